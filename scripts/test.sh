@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs dependencies, then builds and runs the whole test suite three ways:
+# plain (RelWithDebInfo), AddressSanitizer+UBSan (everything), ThreadSanitizer (threaded tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+bash scripts/install-deps.sh --test
+
+run_suite() { # build-dir sanitizer [ctest args...]
+    local dir=$1 san=$2
+    shift 2
+    echo "=== edgecam tests: ${san:-plain} build in $dir ==="
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGECAM_SANITIZE="$san" >/dev/null
+    cmake --build "$dir" -j "$JOBS"
+    (cd "$dir" && ctest --output-on-failure -j "$JOBS" "$@")
+}
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+run_suite build ""
+run_suite build-asan address -LE no_asan
+run_suite build-tsan thread -L threaded
+echo "=== edgecam tests: all suites passed ==="
