@@ -5,6 +5,7 @@
 
 #include "core/bqueue.h"
 #include "core/clock.h"
+#include "core/det.h"
 #include "core/err.h"
 #include "core/image.h"
 #include "core/log.h"
@@ -209,6 +210,22 @@ static void test_image_create_limits_and_gray(void **state)
     image_destroy(gray);
 }
 
+static void test_det_list_and_iou(void **state)
+{
+    (void)state;
+    struct det_list l = {0};
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(det_list_push(&l, (struct det){0, 0, (float)i + 1, 1, 0.5f, i % 3}), 0);
+    assert_int_equal(l.n, 40);
+    assert_true(l.v[39].x2 == 40.0f);
+    struct det a = {0, 0, 10, 10, 1, 0}, b = {5, 0, 15, 10, 1, 0}, c = {20, 20, 30, 30, 1, 0};
+    assert_float_equal(det_iou(&a, &b), 50.0 / 150.0, 1e-6);
+    assert_float_equal(det_iou(&a, &c), 0.0, 1e-9);
+    assert_float_equal(det_iou(&a, &a), 1.0, 1e-6);
+    det_list_free(&l);
+    assert_null(l.v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_tpool_runs_all_and_rejects_when_full),
         cmocka_unit_test(test_clock_monotonic),
         cmocka_unit_test(test_image_create_limits_and_gray),
+        cmocka_unit_test(test_det_list_and_iou),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
