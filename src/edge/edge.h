@@ -1,0 +1,68 @@
+/* Edge node frame pipeline: source -> sampler -> filter -> bounded schedule queue -> workers
+ * (inference through a callback: local model, peer or cloud) -> recorder -> store.
+ *
+ * Every frame the source returns ends in exactly one recorded outcome:
+ *   Ref      not sampled, or the filter found it redundant (answered by the last key frame)
+ *   Dropped  key frame refused by the full schedule queue, or still queued at a stop
+ *   Timeout  key frame that waited longer than wait_thresh before a worker took it,
+ *            or whose inference failed
+ *   Finished key frame inferred; its detections are stored with it */
+#ifndef EDGECAM_EDGE_EDGE_H
+#define EDGECAM_EDGE_EDGE_H
+
+#include "core/det.h"
+#include "core/err.h"
+#include "filter/filter.h"
+#include "store/store.h"
+#include "video/video.h"
+
+#include <stdint.h>
+
+#define EDGE_WHERE_MAX 64
+
+/* What one inference produced. `dets` is cleared before each call (the worker owns it). */
+struct edge_infer_result {
+    struct det_list dets;
+    char where[EDGE_WHERE_MAX]; /* "local", "peer:<id>", "cloud" */
+    int64_t bytes_sent;
+    int model_version;
+};
+
+/* Runs inference for one key frame (any worker thread; must be thread-safe).
+ * Returns 0, or -1 with err set: the frame is then recorded as Timeout. */
+typedef int (*edge_infer_fn)(void *ctx, const struct frame *f, struct edge_infer_result *out,
+                             ec_err *err);
+
+struct edge_pipeline_opts {
+    const char *edge_id;
+    struct source_opts source;
+    struct filter_opts filter;
+    int queue_size;      /* schedule queue capacity (key frames), >= 1 */
+    int workers;         /* inference workers, >= 1 */
+    double wait_thresh_s; /* a key frame queued longer than this is a Timeout; <= 0: never */
+    store *store;        /* borrowed; receives one row per frame */
+    edge_infer_fn infer;
+    void *infer_ctx;
+};
+
+struct edge_pipeline_stats {
+    int64_t frames_read, key_frames;
+    int64_t by_outcome[OUTCOME_COUNT];
+    int64_t recorded;      /* rows the store accepted */
+    int64_t record_errors; /* rows the store refused after retries (logged) */
+};
+
+typedef struct edge_pipeline edge_pipeline;
+
+void edge_pipeline_opts_init(struct edge_pipeline_opts *o);
+edge_pipeline *edge_pipeline_create(const struct edge_pipeline_opts *o, ec_err *err);
+/* Reads until end of stream or edge_pipeline_stop, then drains every queue and records
+ * every outcome before returning. Returns -1 if the source failed (frames read so far are
+ * still all recorded). */
+int edge_pipeline_run(edge_pipeline *p, ec_err *err);
+/* Thread-safe: ends the run promptly; queued key frames are recorded as Dropped. */
+void edge_pipeline_stop(edge_pipeline *p);
+void edge_pipeline_stats(edge_pipeline *p, struct edge_pipeline_stats *out);
+void edge_pipeline_destroy(edge_pipeline *p);
+
+#endif
