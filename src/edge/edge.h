@@ -63,6 +63,8 @@ int edge_pipeline_run(edge_pipeline *p, ec_err *err);
 /* Thread-safe: ends the run promptly; queued key frames are recorded as Dropped. */
 void edge_pipeline_stop(edge_pipeline *p);
 void edge_pipeline_stats(edge_pipeline *p, struct edge_pipeline_stats *out);
+/* Key frames waiting in the schedule queue now (thread-safe). */
+int edge_pipeline_queue_len(edge_pipeline *p);
 void edge_pipeline_destroy(edge_pipeline *p);
 
 #endif

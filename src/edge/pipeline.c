@@ -220,6 +220,8 @@ void edge_pipeline_stats(edge_pipeline *p, struct edge_pipeline_stats *out)
     out->record_errors = c.errors;
 }
 
+int edge_pipeline_queue_len(edge_pipeline *p) { return (int)bqueue_len(p->sched); }
+
 void edge_pipeline_destroy(edge_pipeline *p)
 {
     if (!p)
