@@ -1,5 +1,7 @@
 #include "core/image.h"
 
+#include "core/compiler.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,13 +42,22 @@ image *image_clone(const image *src)
     return img;
 }
 
+/* OpenCV's fixed-point weights: 15 bits, rounded. */
+EC_TARGET_CLONES
+void gray_from_rgb(const uint8_t *rgb, size_t rgb_stride, int w, int h, uint8_t *gray,
+                   size_t gray_stride)
+{
+    for (int y = 0; y < h; y++) {
+        const uint8_t *restrict s = rgb + (size_t)y * rgb_stride;
+        uint8_t *restrict d = gray + (size_t)y * gray_stride;
+        for (int x = 0; x < w; x++)
+            d[x] = (uint8_t)((s[3 * x] * 9798u + s[3 * x + 1] * 19235u + s[3 * x + 2] * 3735u +
+                              (1u << 14)) >> 15);
+    }
+}
+
 void image_rgb_to_gray(const image *rgb, image *gray)
 {
-    /* Fixed-point weights matching OpenCV (R 0.299, G 0.587, B 0.114, 14-bit). */
-    for (int y = 0; y < rgb->h; y++) {
-        const uint8_t *s = image_row(rgb, y);
-        uint8_t *d = image_row(gray, y);
-        for (int x = 0; x < rgb->w; x++, s += 3)
-            d[x] = (uint8_t)((s[0] * 4899 + s[1] * 9617 + s[2] * 1868 + (1 << 13)) >> 14);
-    }
+    gray_from_rgb(rgb->data, (size_t)rgb->stride, rgb->w, rgb->h, gray->data,
+                  (size_t)gray->stride);
 }

@@ -19,7 +19,10 @@ image *image_create(int w, int h, int c);
 void image_destroy(image *img);
 image *image_clone(const image *src);
 static inline uint8_t *image_row(const image *img, int y) { return img->data + (size_t)y * img->stride; }
-/* ITU-R BT.601 luma, as OpenCV's cvtColor(RGB2GRAY). Writes into `gray` (w x h x 1). */
+/* ITU-R BT.601 luma, bit-exact with OpenCV's cvtColor(RGB2GRAY). Writes into `gray` (w x h x 1). */
 void image_rgb_to_gray(const image *rgb, image *gray);
+/* The same on raw rows (RGB24 in, one byte per pixel out). */
+void gray_from_rgb(const uint8_t *rgb, size_t rgb_stride, int w, int h, uint8_t *gray,
+                   size_t gray_stride);
 
 #endif
