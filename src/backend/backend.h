@@ -54,10 +54,19 @@ typedef struct infer_service infer_service;
 infer_service *infer_service_create(const struct infer_service_opts *o, ec_err *err);
 /* Routes: POST /v1/infer, GET /v1/queue, GET /v1/status, GET /v1/health (public). */
 int infer_service_mount(infer_service *s, http_server *srv, ec_err *err);
-/* In-process inference with the same admission rules (model NULL = default). EC_ENOTFOUND for
- * an unknown model, EC_EFULL when the queue is full. */
+/* What one inference used and cost. */
+struct infer_run_info {
+    char model[INFER_NAME_MAX];
+    int version;
+    double queue_ms, infer_ms;
+};
+
+/* In-process inference with the same admission rules (model NULL or "" = default); appends to
+ * `out`; `info` may be NULL. EC_ENOTFOUND for an unknown model, EC_EFULL when the queue is full. */
 int infer_service_run(infer_service *s, const char *model, const image *rgb, struct det_list *out,
-                      double *infer_ms, ec_err *err);
+                      struct infer_run_info *info, ec_err *err);
+/* The role given at creation ("backend", "cloud", "edge"). */
+const char *infer_service_role(const infer_service *s);
 /* Replaces model `name` (or adds it) with `d`, taking ownership; requests already running
  * finish on the old one. */
 int infer_service_swap(infer_service *s, const char *name, detector *d, int version, ec_err *err);

@@ -1,6 +1,5 @@
 /* HTTP face of the inference service (docs/protocol.md). */
 #include "backend/backend.h"
-#include "backend/service_internal.h"
 
 #include "video/video.h"
 
@@ -30,7 +29,7 @@ static int status_for(enum ec_errcode code)
     }
 }
 
-static cJSON *infer_reply(const struct det_list *dets, const struct service_info *info,
+static cJSON *infer_reply(const struct det_list *dets, const struct infer_run_info *info,
                           const image *img)
 {
     cJSON *root = cJSON_CreateObject();
@@ -65,9 +64,9 @@ static int handle_infer(const struct http_request *req, struct http_response *re
     }
     jpeg_codec_destroy(codec);
     struct det_list dets = {0};
-    struct service_info info;
+    struct infer_run_info info;
     int rc;
-    if (service_infer(s, meta.model, img, &dets, &info, &err) != 0) {
+    if (infer_service_run(s, meta.model, img, &dets, &info, &err) != 0) {
         rc = http_response_error(resp, status_for(err.code), "%s", err.msg);
     } else {
         char ms[32];
@@ -100,7 +99,7 @@ static int handle_status(const struct http_request *req, struct http_response *r
     struct infer_service_status st;
     infer_service_status(s, &st);
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "role", service_role(s));
+    cJSON_AddStringToObject(root, "role", infer_service_role(s));
     cJSON_AddNumberToObject(root, "in_flight", st.in_flight);
     cJSON_AddNumberToObject(root, "pending", st.pending);
     cJSON_AddNumberToObject(root, "capacity", st.capacity);
@@ -129,7 +128,7 @@ static int handle_health(const struct http_request *req, struct http_response *r
     infer_service_status(s, &st);
     cJSON *root = cJSON_CreateObject();
     cJSON_AddBoolToObject(root, "ok", 1);
-    cJSON_AddStringToObject(root, "role", service_role(s));
+    cJSON_AddStringToObject(root, "role", infer_service_role(s));
     cJSON_AddNumberToObject(root, "uptime_s", st.uptime_s);
     return send_json(resp, root);
 }

@@ -1,7 +1,6 @@
 /* The inference service core: named models with reference counts (hot swap), bounded
  * admission, per-model latency, process CPU and memory. */
 #include "backend/backend.h"
-#include "backend/service_internal.h"
 
 #include "core/clock.h"
 
@@ -193,10 +192,10 @@ static void service_release(infer_service *s, struct model_ref *ref, int slot_id
     ref_release(ref);
 }
 
-const char *service_role(const infer_service *s) { return s->role; }
+const char *infer_service_role(const infer_service *s) { return s->role; }
 
-int service_infer(infer_service *s, const char *model, const image *rgb, struct det_list *out,
-                  struct service_info *info, ec_err *err)
+int infer_service_run(infer_service *s, const char *model, const image *rgb, struct det_list *out,
+                      struct infer_run_info *info, ec_err *err)
 {
     struct model_ref *ref = NULL;
     int idx = 0;
@@ -216,15 +215,6 @@ int service_infer(infer_service *s, const char *model, const image *rgb, struct 
     return rc;
 }
 
-int infer_service_run(infer_service *s, const char *model, const image *rgb, struct det_list *out,
-                      double *infer_ms, ec_err *err)
-{
-    struct service_info info;
-    int rc = service_infer(s, model, rgb, out, &info, err);
-    if (rc == 0 && infer_ms)
-        *infer_ms = info.infer_ms;
-    return rc;
-}
 
 void infer_service_status(infer_service *s, struct infer_service_status *out)
 {

@@ -67,4 +67,57 @@ void edge_pipeline_stats(edge_pipeline *p, struct edge_pipeline_stats *out);
 int edge_pipeline_queue_len(edge_pipeline *p);
 void edge_pipeline_destroy(edge_pipeline *p);
 
+/* ---- edge node: the pipeline + decision engine + local model + peers + cloud ---------- */
+
+#include "net/net.h"
+#include "policy/policy.h"
+
+#define EDGE_MAX_PEERS POLICY_MAX_PEERS
+
+struct edge_peer {
+    const char *id;  /* peer edge id */
+    const char *url; /* base URL, e.g. http://127.0.0.1:9002 */
+};
+
+struct edge_node_opts {
+    struct edge_pipeline_opts pipeline; /* infer/infer_ctx are set by the node */
+    const char *local_model;            /* model file of the lightweight detector */
+    float score_thresh;                 /* detections below are discarded (0.25) */
+    const char *listen_addr;            /* serves peers; NULL = 127.0.0.1 */
+    int listen_port;                    /* 0 = ephemeral, -1 = no server */
+    struct edge_peer peers[EDGE_MAX_PEERS];
+    int npeers;
+    const char *cloud_url;              /* cloud server or gateway; NULL = none */
+    const char *cloud_model;            /* X-Edgecam-Model for the cloud; NULL = its default */
+    const char *policy_name;            /* built-in policy, or NULL with policy_plugin */
+    const char *policy_plugin, *policy_symbol;
+    struct policy_params policy_params;
+    int exchange_interval_ms;           /* peer/cloud queue polling (500) */
+    struct http_client_config http;     /* timeouts, bearer token, CA */
+    const char *token;                  /* bearer token required by our server; NULL = none */
+    metrics *metrics;                   /* optional */
+};
+
+struct edge_node_stats {
+    struct edge_pipeline_stats pipeline;
+    int64_t by_dest[4];   /* key frames inferred per policy_dest */
+    int64_t fallbacks;    /* peer/cloud chosen but unreachable or failed -> local */
+    int64_t regions_sent; /* Edge-Cloud-Assisted regions re-checked by the cloud */
+    int64_t bytes_sent;
+};
+
+typedef struct edge_node edge_node;
+
+void edge_node_opts_init(struct edge_node_opts *o);
+edge_node *edge_node_create(const struct edge_node_opts *o, ec_err *err);
+/* Port the node serves peers on (0 when it has no server). */
+uint16_t edge_node_port(const edge_node *n);
+/* Runs the pipeline to the end of the stream or edge_node_stop; every frame recorded. */
+int edge_node_run(edge_node *n, ec_err *err);
+void edge_node_stop(edge_node *n);
+void edge_node_stats(edge_node *n, struct edge_node_stats *out);
+/* Installs a new local model (continuous learning); running inferences finish on the old one. */
+int edge_node_swap_model(edge_node *n, const char *path, int version, ec_err *err);
+void edge_node_destroy(edge_node *n);
+
 #endif

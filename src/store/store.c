@@ -118,7 +118,8 @@ static int where_ok(const char *w)
 {
     if (!w)
         return 0;
-    if (strcmp(w, "local") == 0 || strcmp(w, "cloud") == 0 || strcmp(w, "none") == 0)
+    if (strcmp(w, "local") == 0 || strcmp(w, "cloud") == 0 || strcmp(w, "none") == 0 ||
+        strcmp(w, "local+cloud") == 0)
         return 1;
     return strncmp(w, "peer:", 5) == 0 && strlen(w) < STORE_NAME_MAX && name_ok(w + 5);
 }
@@ -141,7 +142,7 @@ static int validate_frame(const struct frame_record *r, ec_err *err)
         return ec_err_set(err, EC_EINVAL, "end_ms %lld before start_ms %lld",
                           (long long)r->end_ms, (long long)r->start_ms);
     if (!where_ok(r->where))
-        return ec_err_set(err, EC_EINVAL, "where \"%.80s\" is not local, peer:<id>, cloud or none",
+        return ec_err_set(err, EC_EINVAL, "where \"%.80s\" is not local, local+cloud, peer:<id>, cloud or none",
                           r->where ? r->where : "(null)");
     if (r->bytes_sent < 0 || r->model_version < 0 || !isfinite(r->latency_ms) ||
         r->latency_ms < 0)

@@ -33,7 +33,7 @@ struct frame_record {
     const char *edge_id;      /* 1..63 bytes of [A-Za-z0-9_.-] */
     int64_t frame_index;      /* >= 0 */
     int64_t start_ms, end_ms; /* ms since the epoch, end >= start */
-    const char *where;        /* "local", "peer:<id>", "cloud" or "none" */
+    const char *where;        /* "local", "local+cloud" (assisted), "peer:<id>", "cloud" or "none" */
     int64_t bytes_sent;       /* >= 0 */
     enum frame_outcome outcome;
     int64_t ref_index;        /* OUTCOME_REF: key frame answering this one (>= 0); else -1 */

@@ -6,34 +6,13 @@
 
 #include "core/clock.h"
 #include "edge/edge.h"
+#include "support/scene.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
-
-/* A 64x48 scene whose square moves every `move_every` frames; `total` < 0 is endless. */
-struct scene {
-    int64_t total, next;
-    int move_every;
-};
-
-static int scene_next(void *ctx, image **out, double *pts_s, ec_err *err)
-{
-    (void)err;
-    struct scene *s = ctx;
-    if (s->total >= 0 && s->next >= s->total)
-        return 0;
-    image *img = image_create(64, 48, 3);
-    int x0 = (int)((s->next / s->move_every) * 7 % 48);
-    for (int y = 10; y < 30; y++)
-        memset(image_row(img, y) + x0 * 3, 255, 16 * 3);
-    *pts_s = (double)s->next / 30.0;
-    s->next++;
-    *out = img;
-    return 1;
-}
 
 struct infer_ctx {
     int sleep_ms;
@@ -53,7 +32,7 @@ static int infer_square(void *ctx, const struct frame *f, struct edge_infer_resu
     /* A real answer derived from the frame: the bright square's box. */
     int minx = f->img->w, maxx = -1;
     for (int x = 0; x < f->img->w; x++)
-        if (image_row(f->img, 20)[x * 3] > 128) {
+        if (image_row(f->img, 20)[x * 3] > 128) { /* red channel: only the square */
             minx = x < minx ? x : minx;
             maxx = x;
         }
