@@ -96,6 +96,12 @@ struct edge_node_opts {
     struct http_client_config http;     /* timeouts, bearer token, CA */
     const char *token;                  /* bearer token required by our server; NULL = none */
     metrics *metrics;                   /* optional */
+    /* Called (from worker threads) after every local inference of a key frame, with the
+     * frame and the local model's detections: the drift collector of continuous learning
+     * plugs in here. Must not keep pointers past the call. */
+    void (*observe)(void *ctx, const struct frame *f, const struct det_list *dets,
+                    int model_version);
+    void *observe_ctx;
 };
 
 struct edge_node_stats {

@@ -71,12 +71,16 @@ void edge_node_opts_init(struct edge_node_opts *o)
     o->exchange_interval_ms = 500;
 }
 
-static int run_local(edge_node *n, const image *img, struct edge_infer_result *out, ec_err *err)
+static int run_local(edge_node *n, const struct frame *f, struct edge_infer_result *out,
+                     ec_err *err)
 {
+    const image *img = f->img;
     struct infer_run_info info;
     if (infer_service_run(n->local, NULL, img, &out->dets, &info, err) != 0)
         return -1;
     out->model_version = info.version;
+    if (n->o.observe)
+        n->o.observe(n->o.observe_ctx, f, &out->dets, info.version);
     snprintf(out->where, sizeof out->where, "local");
     return 0;
 }
@@ -173,7 +177,7 @@ static image *masked_regions(const image *img, const struct det_list *dets, cons
 static int run_assisted(edge_node *n, const struct frame *f, const struct policy_decision *d,
                         const struct policy_state *s, struct edge_infer_result *out, ec_err *err)
 {
-    if (run_local(n, f->img, out, err) != 0)
+    if (run_local(n, f, out, err) != 0)
         return -1;
     int idx[MAX_REGIONS];
     int nreg = policy_assisted_regions(&n->o.policy_params, &out->dets, f->img->w, f->img->h, idx,
@@ -241,7 +245,7 @@ static int node_infer(void *ctx, const struct frame *f, struct edge_infer_result
     if (d.dest == POLICY_ASSISTED)
         return run_assisted(n, f, &d, &s, out, err);
     if (d.dest == POLICY_LOCAL)
-        return run_local(n, f->img, out, err);
+        return run_local(n, f, out, err);
     int peer = d.dest == POLICY_PEER ? d.peer : -1;
     ec_err oerr = {0};
     if (offload(n, peer, f, f->img, d.height, d.quality, &out->dets, &out->bytes_sent, &oerr) == 0) {
@@ -256,7 +260,7 @@ static int node_infer(void *ctx, const struct frame *f, struct edge_infer_result
              (long long)f->index, peer >= 0 ? "peer" : "cloud", oerr.msg);
     atomic_fetch_add(&n->fallbacks, 1);
     det_list_clear(&out->dets);
-    return run_local(n, f->img, out, err);
+    return run_local(n, f, out, err);
 }
 
 /* GET /v1/queue on an edge: key frames waiting in its pipeline plus peer requests. */
