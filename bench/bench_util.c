@@ -36,21 +36,43 @@ int bench_video_file(const char *dir, int width, int height, int frames, char *p
     return 0;
 }
 
-int bench_run_quiet(char *const argv[])
+int bench_run(char *const argv[], char *errbuf, size_t cap)
 {
-    pid_t pid = fork();
-    if (pid < 0)
+    int fds[2];
+    if (pipe(fds) != 0)
         return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
     if (pid == 0) {
         int fd = open("/dev/null", O_RDWR);
         if (fd >= 0) {
             dup2(fd, 0);
             dup2(fd, 1);
-            dup2(fd, 2);
         }
+        dup2(fds[1], 2);
         execvp(argv[0], argv);
         _exit(127);
     }
+    close(fds[1]);
+    size_t n = 0;
+    char sink[4096];
+    ssize_t r;
+    while ((r = read(fds[0], errbuf && n + 1 < cap ? errbuf + n : sink,
+                     errbuf && n + 1 < cap ? cap - 1 - n : sizeof sink)) != 0) {
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            break;
+        if (errbuf && n + 1 < cap)
+            n += (size_t)r;
+    }
+    if (errbuf && cap)
+        errbuf[n] = '\0';
+    close(fds[0]);
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)

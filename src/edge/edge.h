@@ -41,6 +41,7 @@ struct edge_pipeline_opts {
     int workers;         /* inference workers, >= 1 */
     double wait_thresh_s; /* a key frame queued longer than this is a Timeout; <= 0: never */
     store *store;        /* borrowed; receives one row per frame */
+    int64_t max_frames;  /* stop after this many frames; 0 = until the end of the stream */
     edge_infer_fn infer;
     void *infer_ctx;
 };

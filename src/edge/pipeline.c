@@ -178,7 +178,8 @@ int edge_pipeline_run(edge_pipeline *p, ec_err *err)
         rc = ec_err_set(err, EC_ENOMEM, "cannot start inference workers");
     int64_t last_key = -1;
     struct frame f;
-    while (rc == 0 && !atomic_load(&p->stopping)) {
+    while (rc == 0 && !atomic_load(&p->stopping) &&
+           (p->o.max_frames <= 0 || atomic_load(&p->frames_read) < p->o.max_frames)) {
         int r = source_read(p->src, &f, err);
         if (r == 1)
             dispatch_frame(p, &f, &last_key);

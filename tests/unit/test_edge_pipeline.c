@@ -196,6 +196,20 @@ static void test_stop_records_everything_read(void **state)
     edge_pipeline_destroy(p);
 }
 
+static void test_max_frames_caps_an_endless_source(void **state)
+{
+    struct fixture *fx = *state;
+    fx->scene.total = -1;
+    fx->o.max_frames = 50;
+    edge_pipeline *p = edge_pipeline_create(&fx->o, NULL);
+    assert_int_equal(edge_pipeline_run(p, NULL), 0);
+    struct edge_pipeline_stats s;
+    edge_pipeline_stats(p, &s);
+    assert_int_equal(s.frames_read, 50);
+    assert_all_recorded(fx, p);
+    edge_pipeline_destroy(p);
+}
+
 static void test_bad_options_rejected(void **state)
 {
     struct fixture *fx = *state;
@@ -216,6 +230,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wait_thresh_and_failures_become_timeouts, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stop_records_everything_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_frames_caps_an_endless_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_options_rejected, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
