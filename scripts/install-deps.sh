@@ -11,7 +11,9 @@ PKGS=(
   libyaml-dev libcjson-dev libcmocka-dev
 )
 # Test oracles only (never used by the product at run time).
-TEST_PKGS=(python3 python3-numpy python3-opencv python3-torch clang libclang-rt-14-dev)
+TEST_PKGS=(python3 python3-numpy python3-opencv python3-torch clang libclang-rt-14-dev
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly)
 
 want=("${PKGS[@]}")
 if [ "${1:-}" = "--test" ]; then want+=("${TEST_PKGS[@]}"); fi
