@@ -200,6 +200,14 @@ static void jpeg_fps(image **imgs, int n, int quality, double *enc_fps, double *
     jpeg_codec_destroy(c);
 }
 
+static double resize_ms(image **imgs, int n, int height)
+{
+    double t0 = clock_mono_s();
+    for (int i = 0; i < n; i++)
+        image_destroy(image_resize_height(imgs[i], height, NULL));
+    return (clock_mono_s() - t0) * 1000.0 / n;
+}
+
 static int bench_one_size(const struct bench_opts *o, int height, ec_err *err)
 {
     int width = (height * 16 / 9 + 1) & ~1;
@@ -229,6 +237,8 @@ static int bench_one_size(const struct bench_opts *o, int height, ec_err *err)
     jpeg_fps(imgs, n, 90, &enc, &dec, &kb);
     fprintf(out, "\n        jpeg q90: encode %.0f fps, decode %.0f fps, %.1f KiB/frame\n", enc, dec,
             kb);
+    fprintf(out, "        resize to 240p (the SmartEye downsize): %.2f ms/frame\n",
+            resize_ms(imgs, n, 240));
     for (int i = 0; i < n; i++)
         image_destroy(imgs[i]);
     return 0;

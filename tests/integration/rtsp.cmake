@@ -2,7 +2,3 @@
 # 127.0.0.1, killed and restarted mid-stream. Needs the TEST_PKGS of scripts/install-deps.sh.
 edgecam_unit_test(test_video_rtsp SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_video_rtsp.c
   LIBS ec_video LABELS "threaded;integration" TIMEOUT 120)
-if(EDGECAM_SANITIZE STREQUAL "thread")
-  set_property(TEST test_video_rtsp APPEND PROPERTY ENVIRONMENT
-    "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=${PROJECT_SOURCE_DIR}/tests/unit/test_video_tsan.supp")
-endif()
