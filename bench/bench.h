@@ -20,4 +20,35 @@ void bench_opts_default(struct bench_opts *o);
  * JPEG encode/decode fps. */
 int bench_video(const struct bench_opts *o, ec_err *err);
 
+/* ---- policies: every offloading policy on the same synthetic video ---- */
+
+struct policy_run_opts {
+    const char *edge_model, *golden_model; /* model files */
+    const char *video;     /* synth:// URI, e.g. "synth://night?frames=300" */
+    int interval;          /* sampling interval */
+    int realtime;          /* pace like a live camera (queues then mean something) */
+    int filter_enabled;    /* EdgeCam's frame filter (pixel feature, diff_thresh) */
+    double diff_thresh;
+    int queue_size, workers;
+    double wait_thresh_s;
+};
+
+/* What one policy achieved. Ref frames are scored with their key frame's detections. */
+struct policy_run_result {
+    double map50;
+    long frames, finished, ref, timeout, dropped;
+    double p50_ms, p99_ms;
+    double fps;           /* frames read per second of wall time */
+    double bytes_per_frame;
+    long fallbacks;
+};
+
+void policy_run_opts_default(struct policy_run_opts *o);
+/* Starts a cloud (golden model) and a peer edge on loopback, runs one edge with `policy` over
+ * the video, and scores the stored rows against the synthetic ground truth. */
+int policy_run(const struct policy_run_opts *o, const char *policy, struct policy_run_result *out,
+               ec_err *err);
+/* The table for every built-in policy (or the comma-separated `only`). */
+int bench_policies(const struct policy_run_opts *o, const char *only, FILE *out, ec_err *err);
+
 #endif

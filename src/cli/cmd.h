@@ -21,4 +21,32 @@ int cli_wants_help(int argc, char **argv);
 /* Prints that a subcommand is not built yet and which issue tracks it; returns EXIT_UNBUILT. */
 int cli_unbuilt(const char *name, const char *what);
 
+/* ---- shared plumbing of the process subcommands (cli_util.c) ---- */
+
+#include "config/config.h"
+#include "store/store.h"
+#include "video/video.h"
+
+#include <signal.h>
+
+/* Loads `path` over the defaults (NULL: defaults only), validates, applies log settings.
+ * Prints the error and returns EXIT_USAGE on failure. */
+int cli_load_config(const char *path, struct ec_config *cfg);
+/* A model named in the config: a path as given if it exists, else <models.dir>/<name>.safetensors,
+ * else the same under the bundled models of the source tree. */
+int cli_model_path(const struct ec_config *cfg, const char *name, char *out, size_t cap);
+/* Opens the configured store. */
+store *cli_open_store(const struct ec_config *cfg, ec_err *err);
+/* Source options from the config; a synth:// source gets a generator whose state lives in
+ * *gen_state (release with cli_source_free). */
+int cli_source_opts(const struct config_source *src, struct source_opts *out, void **gen_state,
+                    ec_err *err);
+void cli_source_free(void *gen_state);
+
+/* Blocks SIGINT/SIGTERM in the calling thread (call before starting threads). */
+void cli_block_signals(void);
+/* Waits for SIGINT/SIGTERM or until done() returns non-zero, calling progress() every
+ * interval_ms. Returns the signal number, or 0 when done. */
+int cli_wait(int (*done)(void *ctx), void (*progress)(void *ctx), void *ctx, int interval_ms);
+
 #endif

@@ -14,12 +14,18 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: edgecam bench [options]\n\n"
             "Measures each stage and prints it beside a reference measured in the same run.\n\n"
-            "  --section NAME   video (decode, pipeline, filter, JPEG) | all   [all]\n"
+            "  --section NAME   video (decode, pipeline, filter, JPEG) | policies | all  [video]\n"
             "  --frames N       frames per generated test clip                  [600]\n"
             "  --sizes LIST     comma-separated heights                         [360,720,1080]\n"
-            "  --interval N     sampling interval of the pipeline run           [1]\n"
+            "  --interval N     sampling interval of the pipeline run           [edge default]\n"
             "  --threads N      measure 1..N decode threads                     [2]\n"
-            "  --dir DIR        cache for generated clips                       [/tmp/edgecam-bench]\n");
+            "  --dir DIR        cache for generated clips                       [/tmp/edgecam-bench]\n"
+            "policies section (each policy on the same video, cloud and peer on loopback):\n"
+            "  --video URI      synth:// video                      [synth://night?frames=300]\n"
+            "  --policies LIST  comma-separated subset               [all]\n"
+            "  --edge-model M   lightweight model (name or path)     [models.edge]\n"
+            "  --golden-model M golden model (name or path)          [models.golden]\n"
+            "  --fast           no live pacing (as fast as possible)\n");
 }
 
 static int parse_sizes(const char *s, struct bench_opts *o)
@@ -51,11 +57,19 @@ int cmd_bench(int argc, char **argv)
 {
     struct bench_opts o;
     bench_opts_default(&o);
-    const char *section = "all";
+    static struct ec_config cfg;
+    config_defaults(&cfg);
+    o.interval = cfg.edge.source.interval; /* what an edge samples by default */
+    const char *section = "video", *only = NULL, *edge_model = NULL, *golden_model = NULL;
+    struct policy_run_opts po;
+    policy_run_opts_default(&po);
     static const struct option longopts[] = {
         {"section", required_argument, 0, 's'}, {"frames", required_argument, 0, 'f'},
         {"sizes", required_argument, 0, 'z'},   {"interval", required_argument, 0, 'i'},
         {"threads", required_argument, 0, 't'}, {"dir", required_argument, 0, 'd'},
+        {"video", required_argument, 0, 'v'},   {"policies", required_argument, 0, 'p'},
+        {"edge-model", required_argument, 0, 'e'}, {"golden-model", required_argument, 0, 'g'},
+        {"fast", no_argument, 0, 'F'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     int c, bad = 0;
@@ -68,19 +82,41 @@ int cmd_bench(int argc, char **argv)
         case 'i': bad |= parse_int(optarg, 1, 1000, &o.interval); break;
         case 't': bad |= parse_int(optarg, 1, 64, &o.max_threads); break;
         case 'd': o.dir = optarg; break;
+        case 'v': po.video = optarg; break;
+        case 'p': only = optarg; break;
+        case 'e': edge_model = optarg; break;
+        case 'g': golden_model = optarg; break;
+        case 'F': po.realtime = 0; break;
         case 'h': usage(stdout); return EXIT_OK;
         default: bad = 1;
         }
     }
-    if (bad || optind < argc || (strcmp(section, "video") && strcmp(section, "all"))) {
+    int want_video = !strcmp(section, "video") || !strcmp(section, "all");
+    int want_policies = !strcmp(section, "policies") || !strcmp(section, "all");
+    if (bad || optind < argc || (!want_video && !want_policies)) {
         fprintf(stderr, "edgecam bench: bad arguments\n");
         usage(stderr);
         return EXIT_USAGE;
     }
     ec_err err = {0};
-    if (bench_video(&o, &err) != 0) {
+    if (want_video && bench_video(&o, &err) != 0) {
         fprintf(stderr, "edgecam bench: %s\n", err.msg);
         return EXIT_RUNTIME;
+    }
+    if (want_policies) {
+        static char em[CONFIG_PATH_SIZE + 64], gm[CONFIG_PATH_SIZE + 64];
+        if (cli_model_path(&cfg, edge_model ? edge_model : cfg.models.edge, em, sizeof em) ||
+            cli_model_path(&cfg, golden_model ? golden_model : cfg.models.golden, gm, sizeof gm)) {
+            fprintf(stderr, "edgecam bench: model not found (%s, %s)\n", em, gm);
+            return EXIT_USAGE;
+        }
+        po.edge_model = em;
+        po.golden_model = gm;
+        po.interval = o.interval;
+        if (bench_policies(&po, only, stdout, &err) != 0) {
+            fprintf(stderr, "edgecam bench: %s\n", err.msg);
+            return EXIT_RUNTIME;
+        }
     }
     return EXIT_OK;
 }
