@@ -73,4 +73,9 @@ int infer_service_swap(infer_service *s, const char *name, detector *d, int vers
 void infer_service_status(infer_service *s, struct infer_service_status *out);
 void infer_service_destroy(infer_service *s);
 
+/* KServe v2 routes (docs/gateway.md), so the gateway can treat us like a Triton server:
+ * GET /v2/health/ready|live (public), GET /v2/models/{m} and /v2/models/{m}/ready,
+ * POST /v2/models/{m}/infer (input "image" UINT8 [1,H,W,3], output "detections" FP32 [N,6]). */
+int infer_service_mount_kserve(infer_service *s, http_server *srv, ec_err *err);
+
 #endif
