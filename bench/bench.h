@@ -20,6 +20,14 @@ void bench_opts_default(struct bench_opts *o);
  * JPEG encode/decode fps. */
 int bench_video(const struct bench_opts *o, ec_err *err);
 
+/* Forward ms and GFLOP/s of each model at 1..max_threads threads, beside python3-torch running
+ * `torch_script` (tests/oracle/nn_bench.py; skipped when missing). */
+int bench_models(const struct bench_opts *o, const char *const names[], const char *const paths[],
+                 int n, const char *torch_script, ec_err *err);
+
+/* Gateway overhead over a direct backend call and 1 -> 2 backend scaling, on loopback. */
+int bench_gateway(const struct bench_opts *o, ec_err *err);
+
 /* ---- policies: every offloading policy on the same synthetic video ---- */
 
 struct policy_run_opts {

@@ -390,33 +390,14 @@ out:
     return rc;
 }
 
-static const char *find_model(const char *env, const char *const names[], char *buf, size_t cap)
+int bench_retrain(const struct bench_opts *bo, const char *edge_model, const char *golden_model,
+                  ec_err *err)
 {
-    const char *e = getenv(env);
-    if (e && *e)
-        return e;
-    static const char *const exts[] = {".safetensors", ".model", ""};
-    const char *src = getenv("EDGECAM_SOURCE_DIR");
-    for (int n = 0; names[n]; n++)
-        for (int x = 0; x < 3; x++) {
-            snprintf(buf, cap, "%s%smodels/%s%s", src ? src : "", src ? "/" : "", names[n],
-                     exts[x]);
-            if (file_exists(buf))
-                return buf;
-        }
-    snprintf(buf, cap, "%s%smodels/%s.safetensors", src ? src : "", src ? "/" : "", names[0]);
-    return buf;
-}
-
-int bench_retrain(const struct bench_opts *bo, ec_err *err)
-{
-    static const char *const edge_names[] = {"edge-lite", "edge", NULL};
-    static const char *const golden_names[] = {"golden", NULL};
-    char edge[4096], golden[4096], svg[4096], work[4096];
+    char svg[4096], work[4096];
     struct bench_retrain_opts o;
     bench_retrain_opts_default(&o);
-    o.edge_model = find_model("EDGECAM_EDGE_MODEL", edge_names, edge, sizeof edge);
-    o.golden_model = find_model("EDGECAM_GOLDEN_MODEL", golden_names, golden, sizeof golden);
+    o.edge_model = edge_model;
+    o.golden_model = golden_model;
     const char *d = bo && bo->dir ? bo->dir : "/tmp";
     snprintf(svg, sizeof svg, "%s/retrain-day-night.svg", d);
     snprintf(work, sizeof work, "%s/retrain-work", d);

@@ -32,10 +32,10 @@ void bench_retrain_opts_default(struct bench_retrain_opts *o);
  * Returns 0 (bars reported, not enforced), -1 on error (e.g. a model file missing). */
 int bench_retrain_run(const struct bench_retrain_opts *o, ec_err *err);
 
-/* The `edgecam bench --section retrain` entry: models from $EDGECAM_EDGE_MODEL /
- * $EDGECAM_GOLDEN_MODEL or models/{edge-lite,edge}{.safetensors,.model,} and
- * models/golden{...}; SVG in $EDGECAM_BENCH_DIR or the bench dir. */
+/* The `edgecam bench --section retrain` entry: default schedule, the SVG and work files in the
+ * bench dir. */
 struct bench_opts;
-int bench_retrain(const struct bench_opts *o, ec_err *err);
+int bench_retrain(const struct bench_opts *o, const char *edge_model, const char *golden_model,
+                  ec_err *err);
 
 #endif

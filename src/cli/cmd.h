@@ -49,4 +49,27 @@ void cli_block_signals(void);
  * interval_ms. Returns the signal number, or 0 when done. */
 int cli_wait(int (*done)(void *ctx), void (*progress)(void *ctx), void *ctx, int interval_ms);
 
+/* ---- continuous learning in the processes (cli_retrain.c) ---- */
+
+#include "edge/edge.h"
+#include "net/net.h"
+
+/* Edge side: NULL with err clear when retraining is off or there is no cloud; otherwise the
+ * collector is hooked into node_opts (observe). Attach the node once it exists; destroy after
+ * the node stopped (end_of_video: the open window is sent and the last round awaited). */
+struct cli_edge_retrain;
+struct cli_edge_retrain *cli_edge_retrain_create(const struct ec_config *cfg, const char *model,
+                                                 store *st, struct edge_node_opts *node_opts,
+                                                 ec_err *err);
+void cli_edge_retrain_attach(struct cli_edge_retrain *r, edge_node *node);
+void cli_edge_retrain_destroy(struct cli_edge_retrain *r, int end_of_video);
+
+/* Cloud side: mounts /v1/retrain, /v1/retrain/labels and /v1/models on srv (NULL with err
+ * clear when retraining is off). Destroy after the server stopped. */
+struct cli_cloud_retrain;
+struct cli_cloud_retrain *cli_cloud_retrain_mount(const struct ec_config *cfg,
+                                                  const char *golden_model, store *st,
+                                                  http_server *srv, ec_err *err);
+void cli_cloud_retrain_destroy(struct cli_cloud_retrain *r);
+
 #endif

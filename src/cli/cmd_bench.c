@@ -2,6 +2,11 @@
 
 #ifdef EDGECAM_HAVE_BENCH
 #include "bench/bench.h"
+#include "bench/bench_retrain.h"
+
+#ifndef EDGECAM_SOURCE_DIR
+#define EDGECAM_SOURCE_DIR "."
+#endif
 #include "core/log.h"
 
 #include <getopt.h>
@@ -14,11 +19,13 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: edgecam bench [options]\n\n"
             "Measures each stage and prints it beside a reference measured in the same run.\n\n"
-            "  --section NAME   video (decode, pipeline, filter, JPEG) | policies | all  [video]\n"
+            "  --section NAME   video (decode, pipeline, filter, JPEG) | models (forward ms,\n"
+            "                   GFLOP/s vs torch) | policies | gateway | retrain (continuous\n"
+            "                   learning, day -> night) | all                   [video]\n"
             "  --frames N       frames per generated test clip                  [600]\n"
             "  --sizes LIST     comma-separated heights                         [360,720,1080]\n"
             "  --interval N     sampling interval of the pipeline run           [edge default]\n"
-            "  --threads N      measure 1..N decode threads                     [2]\n"
+            "  --threads N      measure 1..N decode / inference threads         [2]\n"
             "  --dir DIR        cache for generated clips                       [/tmp/edgecam-bench]\n"
             "policies section (each policy on the same video, cloud and peer on loopback):\n"
             "  --video URI      synth:// video                      [synth://night?frames=300]\n"
@@ -91,32 +98,45 @@ int cmd_bench(int argc, char **argv)
         default: bad = 1;
         }
     }
-    int want_video = !strcmp(section, "video") || !strcmp(section, "all");
-    int want_policies = !strcmp(section, "policies") || !strcmp(section, "all");
-    if (bad || optind < argc || (!want_video && !want_policies)) {
+    static const char *const sections[] = {"video", "models", "policies", "gateway", "retrain"};
+    int want[5] = {0}, all = !strcmp(section, "all"), known = all;
+    for (int i = 0; i < 5; i++) {
+        want[i] = all || !strcmp(section, sections[i]);
+        known |= want[i];
+    }
+    if (bad || optind < argc || !known) {
         fprintf(stderr, "edgecam bench: bad arguments\n");
         usage(stderr);
         return EXIT_USAGE;
     }
-    ec_err err = {0};
-    if (want_video && bench_video(&o, &err) != 0) {
-        fprintf(stderr, "edgecam bench: %s\n", err.msg);
-        return EXIT_RUNTIME;
+    static char em[CONFIG_PATH_SIZE + 64], gm[CONFIG_PATH_SIZE + 64];
+    if ((want[1] || want[2] || want[4]) &&
+        (cli_model_path(&cfg, edge_model ? edge_model : cfg.models.edge, em, sizeof em) ||
+         cli_model_path(&cfg, golden_model ? golden_model : cfg.models.golden, gm, sizeof gm))) {
+        fprintf(stderr, "edgecam bench: model not found (%s, %s)\n", em, gm);
+        return EXIT_USAGE;
     }
-    if (want_policies) {
-        static char em[CONFIG_PATH_SIZE + 64], gm[CONFIG_PATH_SIZE + 64];
-        if (cli_model_path(&cfg, edge_model ? edge_model : cfg.models.edge, em, sizeof em) ||
-            cli_model_path(&cfg, golden_model ? golden_model : cfg.models.golden, gm, sizeof gm)) {
-            fprintf(stderr, "edgecam bench: model not found (%s, %s)\n", em, gm);
-            return EXIT_USAGE;
-        }
+    ec_err err = {0};
+    int rc = 0;
+    if (want[0])
+        rc = bench_video(&o, &err);
+    if (rc == 0 && want[1]) {
+        const char *names[] = {"edge", "golden"}, *paths[] = {em, gm};
+        rc = bench_models(&o, names, paths, 2, EDGECAM_SOURCE_DIR "/tests/oracle/nn_bench.py", &err);
+    }
+    if (rc == 0 && want[2]) {
         po.edge_model = em;
         po.golden_model = gm;
         po.interval = o.interval;
-        if (bench_policies(&po, only, stdout, &err) != 0) {
-            fprintf(stderr, "edgecam bench: %s\n", err.msg);
-            return EXIT_RUNTIME;
-        }
+        rc = bench_policies(&po, only, stdout, &err);
+    }
+    if (rc == 0 && want[3])
+        rc = bench_gateway(&o, &err);
+    if (rc == 0 && want[4])
+        rc = bench_retrain(&o, em, gm, &err);
+    if (rc != 0) {
+        fprintf(stderr, "edgecam bench: %s\n", err.msg);
+        return EXIT_RUNTIME;
     }
     return EXIT_OK;
 }

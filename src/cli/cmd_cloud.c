@@ -71,16 +71,20 @@ int cmd_cloud(int argc, char **argv)
     };
     infer_service *svc = infer_service_create(&so, &err);
     http_server *srv = svc ? http_server_create(&sc, &err) : NULL;
+    store *st = NULL; /* retraining rounds and model versions */
+    struct cli_cloud_retrain *cl = NULL;
     rc = EXIT_RUNTIME;
     if (!srv || infer_service_mount(svc, srv, &err) != 0 ||
+        (cfg.retrain.enabled && !(st = cli_open_store(&cfg, &err))) ||
+        (!(cl = cli_cloud_retrain_mount(&cfg, model, st, srv, &err)) && err.code) ||
         http_server_route(srv, "GET", "/metrics", HTTP_ROUTE_PUBLIC, metrics_http_handler, m,
                           &err) != 0 ||
         http_server_start(srv, &err) != 0) {
         fprintf(stderr, "edgecam cloud: %s\n", err.msg);
         goto out;
     }
-    log_info("cloud: golden model %s on %s:%u", model, cfg.cloud.listen.address,
-             http_server_port(srv));
+    log_info("cloud: golden model %s on %s:%u%s", model, cfg.cloud.listen.address,
+             http_server_port(srv), cl ? ", retraining edge models" : "");
     printf("cloud listening on %s:%u\n", cfg.cloud.listen.address, http_server_port(srv));
     fflush(stdout);
     cli_wait(NULL, NULL, NULL, 0);
@@ -88,6 +92,8 @@ int cmd_cloud(int argc, char **argv)
     rc = EXIT_OK;
 out:
     http_server_destroy(srv);
+    cli_cloud_retrain_destroy(cl);
+    store_close(st);
     infer_service_destroy(svc);
     metrics_destroy(m);
     return rc;

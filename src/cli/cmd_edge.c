@@ -123,6 +123,8 @@ static void node_opts_from_config(const struct ec_config *cfg, struct edge_node_
     o->token = cfg->security.token[0] ? cfg->security.token : NULL;
     o->http.bearer_token = o->token;
     o->http.ca_file = cfg->security.tls_ca[0] ? cfg->security.tls_ca : NULL;
+    o->tls_cert_file = cfg->security.tls_cert[0] ? cfg->security.tls_cert : NULL;
+    o->tls_key_file = cfg->security.tls_key[0] ? cfg->security.tls_key : NULL;
 }
 
 static int parse_args(int argc, char **argv, struct ec_config *cfg)
@@ -201,9 +203,12 @@ int cmd_edge(int argc, char **argv)
     void *gen = NULL;
     store *st = NULL;
     edge_node *node = NULL;
+    struct cli_edge_retrain *cl = NULL;
+    metrics *reg = o.metrics = metrics_create(); /* served on the peer port's /metrics */
     rc = EXIT_RUNTIME;
     if (cli_source_opts(&cfg.edge.source, &o.pipeline.source, &gen, &err) != 0 ||
         !(st = o.pipeline.store = cli_open_store(&cfg, &err)) ||
+        (!(cl = cli_edge_retrain_create(&cfg, model, st, &o, &err)) && err.code) ||
         !(node = edge_node_create(&o, &err))) {
         fprintf(stderr, "edgecam edge: %s\n", err.msg);
         goto out;
@@ -211,13 +216,17 @@ int cmd_edge(int argc, char **argv)
     log_info("edge %s: policy %s, serving peers on port %u, cloud %s", cfg.edge.edge_id,
              o.policy_name ? o.policy_name : o.policy_plugin, edge_node_port(node),
              o.cloud_url ? o.cloud_url : "(none)");
+    cli_edge_retrain_attach(cl, node);
     struct run r = {.node = node, .started = clock_mono_s()};
     pthread_create(&r.thread, NULL, run_main, &r);
-    if (cli_wait(run_done, run_progress, &r, 5000) != 0) {
+    int sig = cli_wait(run_done, run_progress, &r, 5000);
+    if (sig != 0) {
         log_info("edge %s: stopping: recording every frame read", cfg.edge.edge_id);
         edge_node_stop(node);
     }
     pthread_join(r.thread, NULL);
+    cli_edge_retrain_destroy(cl, sig == 0); /* before the node: it may swap into it */
+    cl = NULL;
     struct edge_node_stats s;
     edge_node_stats(node, &s);
     print_summary(cfg.edge.edge_id, &s, clock_mono_s() - r.started);
@@ -225,7 +234,9 @@ int cmd_edge(int argc, char **argv)
         fprintf(stderr, "edgecam edge: source failed: %s\n", r.err.msg);
     rc = r.rc == 0 && s.pipeline.record_errors == 0 ? EXIT_OK : EXIT_RUNTIME;
 out:
+    cli_edge_retrain_destroy(cl, 0);
     edge_node_destroy(node);
+    metrics_destroy(reg);
     store_close(st);
     cli_source_free(gen);
     return rc;

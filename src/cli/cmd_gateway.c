@@ -29,7 +29,7 @@ static void gateway_usage(FILE *out)
             "  --port N               port, 0 = any free port (gateway.listen.port)\n"
             "  --dispatch POLICY      %s\n"
             "  --backend NAME=URL[,kserve]  add a backend (repeatable)\n"
-            "  --default-model NAME   KServe model for requests that name none [default]\n"
+            "  --default-model NAME   KServe model for requests that name none [gateway.default_model]\n"
             "\nPrints \"listening on http://ADDR:PORT\" once ready; SIGINT/SIGTERM stop it.\n"
             "exit status: 0 clean stop, 1 runtime failure, 2 usage or configuration error.\n",
             config_enum_choices(CONFIG_ENUM_DISPATCH));
@@ -59,21 +59,16 @@ static int add_backend(struct config_gateway *g, const char *arg)
     return 0;
 }
 
-struct gateway_args {
-    char default_model[CONFIG_NAME_SIZE];
-};
-
-static int parse_args(int argc, char **argv, struct ec_config *cfg, struct gateway_args *ga)
+static int parse_args(int argc, char **argv, struct ec_config *cfg)
 {
     static const struct option longopts[] = {
         {"config", required_argument, 0, 'c'},   {"listen", required_argument, 0, 'l'},
         {"port", required_argument, 0, 'p'},     {"dispatch", required_argument, 0, 'd'},
         {"backend", required_argument, 0, 'b'},  {"default-model", required_argument, 0, 'm'},
         {0, 0, 0, 0}};
-    const char *file = NULL, *listen = NULL, *port = NULL, *dispatch = NULL;
+    const char *file = NULL, *listen = NULL, *port = NULL, *dispatch = NULL, *model = NULL;
     struct config_gateway extra;
     memset(&extra, 0, sizeof extra);
-    snprintf(ga->default_model, sizeof ga->default_model, "default");
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
@@ -82,7 +77,7 @@ static int parse_args(int argc, char **argv, struct ec_config *cfg, struct gatew
         case 'l': listen = optarg; break;
         case 'p': port = optarg; break;
         case 'd': dispatch = optarg; break;
-        case 'm': snprintf(ga->default_model, sizeof ga->default_model, "%s", optarg); break;
+        case 'm': model = optarg; break;
         case 'b':
             if (add_backend(&extra, optarg) != 0) {
                 fprintf(stderr, "edgecam gateway: bad --backend '%s' (want NAME=URL[,kserve])\n",
@@ -126,6 +121,8 @@ static int parse_args(int argc, char **argv, struct ec_config *cfg, struct gatew
         }
         g->dispatch = (enum config_dispatch)d;
     }
+    if (model)
+        snprintf(g->default_model, sizeof g->default_model, "%s", model);
     for (int i = 0; i < extra.nbackends && g->nbackends < CONFIG_MAX_BACKENDS; i++)
         g->backends[g->nbackends++] = extra.backends[i];
     if (config_validate(cfg, &err) != 0) {
@@ -152,7 +149,7 @@ static enum gateway_dispatch dispatch_of(enum config_dispatch d)
     return GATEWAY_LEAST_IN_FLIGHT;
 }
 
-static int serve(const struct ec_config *cfg, const struct gateway_args *ga, const sigset_t *stop)
+static int serve(const struct ec_config *cfg, const sigset_t *stop)
 {
     const struct config_gateway *gc = &cfg->gateway;
     const struct config_security *sec = &cfg->security;
@@ -166,7 +163,9 @@ static int serve(const struct ec_config *cfg, const struct gateway_args *ga, con
         .bind_addr = gc->listen.address, .port = (uint16_t)gc->listen.port,
         .dispatch = dispatch_of(gc->dispatch), .backends = specs, .nbackends = gc->nbackends,
         .monitor_interval_s = gc->monitor_interval, .queue_size = gc->queue_size,
-        .retry = gc->retry, .default_model = ga->default_model,
+        .retry = gc->retry, .eject_after = gc->eject_after,
+        .connect_timeout_ms = gc->connect_timeout_ms, .request_timeout_ms = gc->request_timeout_ms,
+        .default_model = gc->default_model,
         .bearer_token = sec->token[0] ? sec->token : NULL,
         .tls_cert_file = sec->tls_cert[0] ? sec->tls_cert : NULL,
         .tls_key_file = sec->tls_key[0] ? sec->tls_key : NULL,
@@ -196,12 +195,11 @@ int cmd_gateway(int argc, char **argv)
         return EXIT_OK;
     }
     struct ec_config *cfg = malloc(sizeof *cfg);
-    struct gateway_args ga;
     if (!cfg) {
         fprintf(stderr, "edgecam gateway: out of memory\n");
         return EXIT_RUNTIME;
     }
-    if (parse_args(argc, argv, cfg, &ga) != 0) {
+    if (parse_args(argc, argv, cfg) != 0) {
         free(cfg);
         return EXIT_USAGE;
     }
@@ -217,7 +215,7 @@ int cmd_gateway(int argc, char **argv)
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    int rc = serve(cfg, &ga, &stop);
+    int rc = serve(cfg, &stop);
     free(cfg);
     return rc;
 }

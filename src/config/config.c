@@ -172,6 +172,10 @@ void config_defaults(struct ec_config *cfg)
     cfg->gateway.monitor_interval = 1.0;
     cfg->gateway.queue_size = 64;
     cfg->gateway.retry = true;
+    cfg->gateway.eject_after = 3;
+    cfg->gateway.connect_timeout_ms = 1000;
+    cfg->gateway.request_timeout_ms = 30000;
+    SET_STR(cfg->gateway.default_model, "golden");
 
     listen_defaults(&cfg->backend.listen, 8200);
     cfg->backend.workers = 2;
@@ -188,6 +192,12 @@ void config_defaults(struct ec_config *cfg)
     SET_STR(cfg->models.edge, "edge");
     SET_STR(cfg->models.golden, "golden");
     retrain_defaults(&cfg->retrain);
+
+    SET_STR(cfg->mqtt.host, "127.0.0.1");
+    cfg->mqtt.port = 1883;
+    SET_STR(cfg->mqtt.topic_prefix, "edgecam");
+    cfg->mqtt.min_score = 0.0;
+    cfg->mqtt.queue_size = 256;
 }
 
 /* ---- cross-field rules ---- */
@@ -395,6 +405,9 @@ static const struct field edge_fields[] = {
            "[EdgeCam: destinations, edge_num]"),
     F_STRX(struct config_edge, cloud_url, FT_URL, 0,
            "Cloud server or gateway base URL (\"\" = no cloud). [EdgeCam: server_ip]"),
+    F_STRX(struct config_edge, retrain_url, FT_URL, 0,
+           "Cloud server that labels and retrains (\"\" = cloud_url); set it when cloud_url "
+           "points at a gateway."),
     F_INT(struct config_edge, local_queue_size, 1, 100000,
           "Frames waiting for local inference. [EdgeCam: local_queue_maxsize]"),
     F_INT(struct config_edge, offload_queue_size, 1, 100000, "Frames waiting to be offloaded."),
@@ -500,6 +513,14 @@ static const struct field gateway_fields[] = {
           "Seconds between backend health/load polls. [SmartEye: monitor interval]"),
     F_INT(struct config_gateway, queue_size, 1, 100000, "Requests in flight before 503."),
     F_BOOL(struct config_gateway, retry, "Retry a failed request once on another backend."),
+    F_INT(struct config_gateway, eject_after, 1, 1000,
+          "Consecutive failed requests after which a backend is ejected until a health poll "
+          "succeeds."),
+    F_INT(struct config_gateway, connect_timeout_ms, 1, 600000, "Connect timeout to a backend."),
+    F_INT(struct config_gateway, request_timeout_ms, 1, 3600000,
+          "Time limit of one forwarded request."),
+    F_STRX(struct config_gateway, default_model, FT_ID, 0,
+           "Model asked of KServe backends when a request names none."),
     F_LIST(struct config_gateway, backends, nbackends, backend_ref_fields,
            "Backend inference servers (at most 32). [SmartEye: backend server list]"),
     F_END,
@@ -528,7 +549,8 @@ static const struct field store_fields[] = {
     F_STR(struct config_store, host, "MySQL host. [EdgeCam: connection.host]"),
     F_INT(struct config_store, port, 1, 65535, "MySQL port. [EdgeCam: connection.port]"),
     F_STR(struct config_store, user, "MySQL user. [EdgeCam: connection.user]"),
-    F_STR(struct config_store, password, "MySQL password. [EdgeCam: connection.password]"),
+    F_STRX(struct config_store, password, FT_STRING, FIELD_SECRET,
+           "MySQL password. [EdgeCam: connection.password]"),
     F_STR(struct config_store, database, "MySQL database (EdgeCam used one table per edge)."),
     F_END,
 };
@@ -569,11 +591,41 @@ static const struct field retrain_fields[] = {
 };
 
 static const struct field security_fields[] = {
-    F_STR(struct config_security, token,
-          "Bearer token required on every request (\"\" = no authentication)."),
+    F_STRX(struct config_security, token, FT_STRING, FIELD_SECRET,
+           "Bearer token required on every request (\"\" = no authentication)."),
     F_STR(struct config_security, tls_cert, "PEM certificate; set with tls_key to serve HTTPS."),
     F_STR(struct config_security, tls_key, "PEM private key."),
     F_STR(struct config_security, tls_ca, "CA bundle clients verify servers with."),
+    F_END,
+};
+
+static int check_mqtt(const void *obj, struct check_fail *f)
+{
+    const struct config_mqtt *m = obj;
+    if (m->enabled && !m->host[0])
+        return fail(f, "host", "must be set when mqtt.enabled is true");
+    /* The prefix starts every topic: MQTT wildcards and empty levels would break them. */
+    if (!m->topic_prefix[0] || strpbrk(m->topic_prefix, "+#") ||
+        m->topic_prefix[0] == '/' || m->topic_prefix[strlen(m->topic_prefix) - 1] == '/')
+        return fail(f, "topic_prefix", "must be a non-empty topic without '+', '#' or a "
+                                       "leading/trailing '/'");
+    return 0;
+}
+
+static const struct field mqtt_fields[] = {
+    F_BOOL(struct config_mqtt, enabled,
+           "Publish each finished frame's detections to an MQTT broker (needs a build with "
+           "libmosquitto)."),
+    F_STR(struct config_mqtt, host, "Broker host."),
+    F_INT(struct config_mqtt, port, 1, 65535, "Broker port."),
+    F_STR(struct config_mqtt, topic_prefix, "Topics are <topic_prefix>/<edge_id>/detections."),
+    F_INT(struct config_mqtt, qos, 0, 1, "MQTT QoS of published events (0 or 1)."),
+    F_STR(struct config_mqtt, username, "Broker user (\"\" = anonymous)."),
+    F_STRX(struct config_mqtt, password, FT_STRING, FIELD_SECRET, "Broker password."),
+    F_DBL(struct config_mqtt, min_score, 0, 1,
+          "Detections below this score are left out; frames left with none are not published."),
+    F_INT(struct config_mqtt, queue_size, 1, 100000,
+          "Events waiting for the broker; more are dropped (counted)."),
     F_END,
 };
 
@@ -595,6 +647,8 @@ const struct field config_root_fields[] = {
            "Continuous learning. [EdgeCam: retrain]"),
     F_SECT(struct ec_config, security, security_fields, check_security,
            "Authentication and TLS for every HTTP endpoint."),
+    F_SECT(struct ec_config, mqtt, mqtt_fields, check_mqtt,
+           "Optional MQTT detection events for home automation."),
     F_END,
 };
 

@@ -118,6 +118,7 @@ struct config_edge {
     struct config_peer peers[CONFIG_MAX_PEERS];
     int npeers;
     char cloud_url[CONFIG_URL_SIZE];
+    char retrain_url[CONFIG_URL_SIZE]; /* "" = cloud_url */
     int local_queue_size;
     int offload_queue_size;
     int offload_workers;
@@ -175,6 +176,10 @@ struct config_gateway {
     double monitor_interval; /* seconds */
     int queue_size;
     bool retry;
+    int eject_after;        /* consecutive failed requests before a backend is ejected */
+    int connect_timeout_ms; /* to a backend */
+    int request_timeout_ms; /* a whole forwarded request */
+    char default_model[CONFIG_NAME_SIZE]; /* KServe model when a request names none */
     struct config_backend_ref backends[CONFIG_MAX_BACKENDS];
     int nbackends;
 };
@@ -226,6 +231,19 @@ struct config_security {
     char tls_ca[CONFIG_PATH_SIZE];
 };
 
+/* Optional MQTT publication of detection events from edges (docs/observability.md). */
+struct config_mqtt {
+    bool enabled;
+    char host[CONFIG_HOST_SIZE];
+    int port;
+    char topic_prefix[CONFIG_NAME_SIZE];
+    int qos; /* 0 or 1 */
+    char username[CONFIG_NAME_SIZE];
+    char password[CONFIG_SECRET_SIZE];
+    double min_score;
+    int queue_size;
+};
+
 struct ec_config {
     struct config_log log;
     struct config_edge edge;
@@ -238,6 +256,7 @@ struct ec_config {
     struct config_models models;
     struct config_retrain retrain;
     struct config_security security;
+    struct config_mqtt mqtt;
 };
 
 /* Fills every field with its documented default (zeroes padding too, so memcmp compares). */
@@ -257,6 +276,11 @@ int config_validate(const struct ec_config *cfg, ec_err *err);
 /* Writes a complete, commented YAML document with the current values; it loads back to an
  * identical struct. Returns 0, or -1 on a write error. */
 int config_dump_yaml(const struct ec_config *cfg, FILE *out);
+/* CONFIG_DUMP_REDACT: secrets (security.token, store.password and the password of any
+ * user:password@ URL) are written as "<redacted>" when set, so the output is safe to paste
+ * into a bug report; it then no longer loads back to the same struct. */
+#define CONFIG_DUMP_REDACT 1u
+int config_dump_yaml_opts(const struct ec_config *cfg, FILE *out, unsigned flags);
 
 /* YAML name of an enum value (NULL if out of range) and the reverse (-1 if unknown). */
 const char *config_enum_name(enum config_enum which, int value);

@@ -21,6 +21,7 @@ enum field_type {
 };
 
 #define FIELD_REQUIRED 1u /* list element key that must be present and non-empty */
+#define FIELD_SECRET 2u   /* string shown as "<redacted>" by a redacting dump */
 
 /* A cross-field rule that failed: the key it blames (a child of the section) and why. */
 struct check_fail {

@@ -63,4 +63,30 @@ set +e
 rc=$?
 set -e
 [ "$rc" = 2 ] && grep -q "edge.source.interval" "$work/bad.err" || { echo "bad config: rc $rc"; cat "$work/bad.err"; exit 1; }
-echo "cli edge/cloud: ok ($read_frames frames recorded after SIGTERM)"
+# 4. Continuous learning end to end: the edge's drift collector sends its least confident
+# frames every 2 s of video to the cloud, which labels them with the golden model, fine-tunes
+# that edge's model and records the round; the edge installs any better model.
+cat >"$work/cl.yaml" <<YAML
+models:
+  dir: $SRC/models
+store:
+  path: $work/results.db
+edge:
+  listen: {port: 0}
+  source: {realtime: false}
+retrain:
+  window: 2
+  collect_num: 6
+  select_num: 4
+  num_epoch: 1
+  cache_dir: $work/cache
+YAML
+"$EDGECAM" edge -c "$work/cl.yaml" --edge-id cli-c --policy edge_local \
+    --cloud "http://127.0.0.1:$port" --source "synth://day-to-night?frames=100&fps=10&width=320&height=192" \
+    >"$work/edge3.out" 2>"$work/edge3.err" || { cat "$work/edge3.err"; exit 1; }
+done_rounds=$(sed -n 's/^edge cli-c: retraining: \([0-9]*\) rounds done.*/\1/p' "$work/edge3.out")
+stored=$(sqlite3 "$work/results.db" "select count(*) from retrain_rounds where edge_id='cli-c'")
+versions=$(sqlite3 "$work/results.db" "select count(*) from model_versions")
+[ -n "$done_rounds" ] && [ "$done_rounds" -ge 2 ] && [ "$stored" = "$done_rounds" ] && [ "$versions" -ge 1 ] ||
+    { echo "retraining: $done_rounds rounds done, $stored stored, $versions versions"; cat "$work/edge3.out" "$work/edge3.err"; exit 1; }
+echo "cli edge/cloud: ok ($read_frames frames recorded after SIGTERM, $done_rounds retraining rounds)"
