@@ -9,11 +9,13 @@ PKGS=(
   libturbojpeg0-dev libopenblas-dev libmicrohttpd-dev libcurl4-openssl-dev
   libsqlite3-dev sqlite3 libmariadb-dev mariadb-server mariadb-client
   libyaml-dev libcjson-dev libcmocka-dev
+  libmosquitto-dev
 )
 # Test oracles only (never used by the product at run time).
-TEST_PKGS=(python3 python3-numpy python3-opencv python3-torch clang libclang-rt-14-dev
+TEST_PKGS=(python3 python3-numpy python3-opencv python3-torch clang libclang-rt-14-dev openssl curl
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly)
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+  mosquitto mosquitto-clients)
 
 want=("${PKGS[@]}")
 if [ "${1:-}" = "--test" ]; then want+=("${TEST_PKGS[@]}"); fi

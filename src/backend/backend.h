@@ -29,7 +29,10 @@ struct infer_service_opts {
     int queue_size;        /* requests allowed to wait, >= 0 */
     float score_thresh;    /* detections below are not returned */
     const char *role;      /* "backend" or "cloud", reported by /v1/health */
-    metrics *metrics;      /* optional */
+    /* Optional: queue, in-flight, rejected, requests, latency and model version series
+     * labelled role/model (docs/observability.md). */
+    metrics *metrics;
+    const char *lineage;   /* lineage label of the first model's version; NULL = its name */
 };
 
 struct infer_model_status {

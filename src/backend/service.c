@@ -23,6 +23,7 @@ struct model_slot {
     struct model_ref *cur;
     uint64_t requests;
     double ewma_ms;
+    metric *m_seconds; /* inference time histogram */
 };
 
 struct infer_service {
@@ -35,6 +36,8 @@ struct infer_service {
     int in_flight, pending;
     uint64_t rejected;
     double started_s, cpu_last_s, cpu_last_wall;
+    char lineage[INFER_NAME_MAX + 64];
+    metric *m_queue_seconds;
 };
 
 static void ref_release(struct model_ref *r)
@@ -74,6 +77,60 @@ static int64_t process_rss(void)
     return (int64_t)pages * sysconf(_SC_PAGESIZE);
 }
 
+/* Queue and model state without the CPU sample (a scrape must not shorten the window the
+ * gateway's status polls measure CPU over). */
+static void service_snapshot(infer_service *s, struct infer_service_status *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&s->lock);
+    out->in_flight = s->in_flight;
+    out->pending = s->pending;
+    out->workers = s->o.workers;
+    out->capacity = s->o.queue_size;
+    out->rejected = s->rejected;
+    out->nmodels = s->nslots;
+    for (int i = 0; i < s->nslots; i++) {
+        snprintf(out->models[i].name, sizeof out->models[i].name, "%s", s->slots[i].name);
+        out->models[i].version = s->slots[i].cur->version;
+        out->models[i].requests = s->slots[i].requests;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Scrape-time copy of the service's state into its registry. */
+static void collect_metrics(metrics *m, void *ctx)
+{
+    infer_service *s = ctx;
+    struct infer_service_status st;
+    service_snapshot(s, &st);
+    char l[256];
+    metrics_labels(l, sizeof l, "role", s->role, NULL);
+    metric_set(metrics_gauge(m, "edgecam_infer_queue_length", l,
+                             "Requests waiting for an inference worker."), st.pending);
+    metric_set(metrics_gauge(m, "edgecam_infer_queue_capacity", l,
+                             "Requests allowed to wait; more are rejected."), st.capacity);
+    metric_set(metrics_gauge(m, "edgecam_infer_in_flight", l, "Inferences running now."),
+               st.in_flight);
+    metric_set(metrics_gauge(m, "edgecam_infer_workers", l, "Concurrent inference limit."),
+               st.workers);
+    metric_set(metrics_counter(m, "edgecam_infer_rejected_total", l,
+                               "Requests refused at once by the full admission queue (503)."),
+               (double)st.rejected);
+    for (int i = 0; i < st.nmodels; i++) {
+        const char *model = st.models[i].name;
+        metrics_labels(l, sizeof l, "role", s->role, "model", model, NULL);
+        metric_set(metrics_counter(m, "edgecam_infer_requests_total", l,
+                                   "Inferences completed, by model."),
+                   (double)st.models[i].requests);
+        if (metrics_labels(l, sizeof l, "role", s->role, "model", model, "lineage",
+                           i == 0 && s->lineage[0] ? s->lineage : model, NULL) == 0)
+            metric_set(metrics_gauge(m, "edgecam_model_version", l,
+                                     "Version of the model loaded now; grows with each "
+                                     "model installed."),
+                       st.models[i].version);
+    }
+}
+
 infer_service *infer_service_create(const struct infer_service_opts *o, ec_err *err)
 {
     if (o->nmodels < 1 || o->nmodels > INFER_MAX_MODELS || o->workers < 1 || o->queue_size < 0) {
@@ -89,6 +146,8 @@ infer_service *infer_service_create(const struct infer_service_opts *o, ec_err *
     s->o = *o;
     s->o.models = NULL;
     snprintf(s->role, sizeof s->role, "%s", o->role ? o->role : "backend");
+    snprintf(s->lineage, sizeof s->lineage, "%s", o->lineage ? o->lineage : "");
+    s->o.lineage = NULL;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->slot_free, NULL);
     s->started_s = s->cpu_last_wall = clock_mono_s();
@@ -105,6 +164,18 @@ infer_service *infer_service_create(const struct infer_service_opts *o, ec_err *
         if (!d || infer_service_swap(s, m->name, d, 1, err) != 0) {
             ec_err_wrap(err, "model %s", m->name);
             infer_service_destroy(s);
+            return NULL;
+        }
+    }
+    if (o->metrics) {
+        char l[64];
+        metrics_labels(l, sizeof l, "role", s->role, NULL);
+        s->m_queue_seconds = metrics_histogram(o->metrics, "edgecam_infer_queue_seconds", l,
+                                               "Time a request waited for a worker.", NULL, 0);
+        if (metrics_add_collector(o->metrics, collect_metrics, s) != 0) {
+            s->o.metrics = NULL; /* not registered: nothing to remove */
+            infer_service_destroy(s);
+            ec_err_set(err, EC_EFULL, "metrics registry: too many collectors");
             return NULL;
         }
     }
@@ -137,6 +208,10 @@ int infer_service_swap(infer_service *s, const char *name, detector *d, int vers
     if (!slot && s->nslots < INFER_MAX_MODELS) {
         slot = &s->slots[s->nslots++];
         snprintf(slot->name, sizeof slot->name, "%s", name);
+        char l[160];
+        metrics_labels(l, sizeof l, "role", s->role, "model", name, NULL);
+        slot->m_seconds = metrics_histogram(s->o.metrics, "edgecam_infer_seconds", l,
+                                            "Inference time, by model.", NULL, 0);
     }
     struct model_ref *old = NULL;
     if (slot) {
@@ -212,6 +287,8 @@ int infer_service_run(infer_service *s, const char *model, const image *rgb, str
         snprintf(info->model, sizeof info->model, "%s", s->slots[idx].name);
     }
     service_release(s, ref, idx, ms);
+    metric_observe(s->m_queue_seconds, t1 - t0);
+    metric_observe(s->slots[idx].m_seconds, ms / 1000.0);
     return rc;
 }
 
@@ -247,6 +324,7 @@ void infer_service_destroy(infer_service *s)
 {
     if (!s)
         return;
+    metrics_remove_collector(s->o.metrics, collect_metrics, s);
     for (int i = 0; i < s->nslots; i++)
         ref_release(s->slots[i].cur);
     pthread_mutex_destroy(&s->lock);

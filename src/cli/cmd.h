@@ -71,5 +71,17 @@ struct cli_cloud_retrain *cli_cloud_retrain_mount(const struct ec_config *cfg,
                                                   const char *golden_model, store *st,
                                                   http_server *srv, ec_err *err);
 void cli_cloud_retrain_destroy(struct cli_cloud_retrain *r);
+/* Exports edgecam_retrain_service_* into m (NULL r is fine); undone by destroy. */
+void cli_cloud_retrain_export(struct cli_cloud_retrain *r, metrics *m);
+
+/* ---- MQTT detection events on the edge (cli_events.c) ---- */
+
+/* NULL with err clear when mqtt.enabled is false; NULL with err set when the publisher cannot
+ * start (EC_EUNSUPPORTED: "built without MQTT"). Otherwise hooks node_opts->pipeline.on_finished
+ * (and exports edgecam_mqtt_* into node_opts->metrics). Destroy after the node. */
+struct cli_mqtt;
+struct cli_mqtt *cli_mqtt_create(const struct ec_config *cfg, struct edge_node_opts *node_opts,
+                                 ec_err *err);
+void cli_mqtt_destroy(struct cli_mqtt *q);
 
 #endif

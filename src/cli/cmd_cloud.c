@@ -83,6 +83,7 @@ int cmd_cloud(int argc, char **argv)
         fprintf(stderr, "edgecam cloud: %s\n", err.msg);
         goto out;
     }
+    cli_cloud_retrain_export(cl, m);
     log_info("cloud: golden model %s on %s:%u%s", model, cfg.cloud.listen.address,
              http_server_port(srv), cl ? ", retraining edge models" : "");
     printf("cloud listening on %s:%u\n", cfg.cloud.listen.address, http_server_port(srv));

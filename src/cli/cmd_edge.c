@@ -204,11 +204,13 @@ int cmd_edge(int argc, char **argv)
     store *st = NULL;
     edge_node *node = NULL;
     struct cli_edge_retrain *cl = NULL;
+    struct cli_mqtt *mq = NULL;
     metrics *reg = o.metrics = metrics_create(); /* served on the peer port's /metrics */
     rc = EXIT_RUNTIME;
     if (cli_source_opts(&cfg.edge.source, &o.pipeline.source, &gen, &err) != 0 ||
         !(st = o.pipeline.store = cli_open_store(&cfg, &err)) ||
         (!(cl = cli_edge_retrain_create(&cfg, model, st, &o, &err)) && err.code) ||
+        (!(mq = cli_mqtt_create(&cfg, &o, &err)) && err.code) ||
         !(node = edge_node_create(&o, &err))) {
         fprintf(stderr, "edgecam edge: %s\n", err.msg);
         goto out;
@@ -236,6 +238,7 @@ int cmd_edge(int argc, char **argv)
 out:
     cli_edge_retrain_destroy(cl, 0);
     edge_node_destroy(node);
+    cli_mqtt_destroy(mq); /* after the node: its workers publish */
     metrics_destroy(reg);
     store_close(st);
     cli_source_free(gen);

@@ -44,13 +44,20 @@ struct edge_pipeline_opts {
     int64_t max_frames;  /* stop after this many frames; 0 = until the end of the stream */
     edge_infer_fn infer;
     void *infer_ctx;
+    /* Optional: called from a worker once per Finished key frame, before it is recorded
+     * (MQTT detection events). Must not block; must not keep pointers past the call. */
+    void (*on_finished)(void *ctx, const struct frame *f, const struct edge_infer_result *res);
+    void *on_finished_ctx;
 };
 
 struct edge_pipeline_stats {
     int64_t frames_read, key_frames;
+    int64_t queue_full;    /* key frames the full schedule queue refused (recorded Dropped) */
     int64_t by_outcome[OUTCOME_COUNT];
     int64_t recorded;      /* rows the store accepted */
-    int64_t record_errors; /* rows the store refused after retries (logged) */
+    int64_t record_errors; /* rows the store refused, or given up at a stop while it was down */
+    int64_t store_outages; /* times the store became unavailable (outcomes kept and retried) */
+    int64_t store_waits;   /* outcomes that waited for room while the store was down */
 };
 
 typedef struct edge_pipeline edge_pipeline;
@@ -96,7 +103,10 @@ struct edge_node_opts {
     int exchange_interval_ms;           /* peer/cloud queue polling (500) */
     struct http_client_config http;     /* timeouts, bearer token, CA */
     const char *token;                  /* bearer token required by our server; NULL = none */
-    metrics *metrics;                   /* optional */
+    const char *tls_cert_file;          /* both set: our server speaks HTTPS (PEM files) */
+    const char *tls_key_file;
+    metrics *metrics;                   /* optional: edgecam_edge_* series, /metrics route */
+    const char *model_lineage;          /* lineage label of edgecam_model_version; NULL = "edge" */
     /* Called (from worker threads) after every local inference of a key frame, with the
      * frame and the local model's detections: the drift collector of continuous learning
      * plugs in here. Must not keep pointers past the call. */

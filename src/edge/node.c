@@ -29,7 +29,11 @@ struct edge_node {
     pthread_mutex_t lock; /* jpeg_bpp */
     double jpeg_bpp;
     int jpeg_bpp_quality;
-    atomic_llong by_dest[4], fallbacks, regions_sent, bytes_sent;
+    atomic_llong by_dest[4], fallbacks, regions_sent, bytes_sent, bytes_received;
+    /* Metrics (all NULL without a registry); fps is measured between two scrapes. */
+    metric *m_infer_s[4], *m_frame_s;
+    int64_t fps_frames;
+    double fps_since;
 };
 
 struct thread_tools {
@@ -148,6 +152,7 @@ static int offload(edge_node *n, int peer, const struct frame *f, const image *i
         *bytes += (int64_t)len;
         atomic_fetch_add(&n->bytes_sent, (long long)len);
     }
+    atomic_fetch_add(&n->bytes_received, (long long)res.body_len);
     det_list_free(&got);
     free(jpeg);
     image_destroy(small);
@@ -232,9 +237,27 @@ static void build_state(edge_node *n, const struct frame *f, struct policy_state
     pthread_mutex_unlock(&n->lock);
 }
 
+static int node_decide_and_infer(edge_node *n, const struct frame *f,
+                                 struct edge_infer_result *out, ec_err *err, int *dest);
+
+/* Times every key frame's inference by destination, and its age at the answer. */
 static int node_infer(void *ctx, const struct frame *f, struct edge_infer_result *out, ec_err *err)
 {
     edge_node *n = ctx;
+    double t0 = clock_mono_s();
+    int dest = POLICY_LOCAL;
+    int rc = node_decide_and_infer(n, f, out, err, &dest);
+    if (rc == 0) {
+        metric_observe(n->m_infer_s[dest], clock_mono_s() - t0);
+        int64_t age_ms = clock_wall_ms() - f->capture_ms;
+        metric_observe(n->m_frame_s, age_ms > 0 ? (double)age_ms / 1000.0 : 0);
+    }
+    return rc;
+}
+
+static int node_decide_and_infer(edge_node *n, const struct frame *f,
+                                 struct edge_infer_result *out, ec_err *err, int *dest)
+{
     struct policy_state s;
     struct policy_decision d;
     build_state(n, f, &s);
@@ -242,6 +265,7 @@ static int node_infer(void *ctx, const struct frame *f, struct edge_infer_result
     if (d.fallback)
         atomic_fetch_add(&n->fallbacks, 1);
     atomic_fetch_add(&n->by_dest[d.dest], 1);
+    *dest = d.dest;
     if (d.dest == POLICY_ASSISTED)
         return run_assisted(n, f, &d, &s, out, err);
     if (d.dest == POLICY_LOCAL)
@@ -285,6 +309,8 @@ static int start_server(edge_node *n, ec_err *err)
         .port = (uint16_t)n->o.listen_port,
         .thread_per_connection = 1,
         .bearer_token = n->o.token,
+        .tls_cert_file = n->o.tls_cert_file,
+        .tls_key_file = n->o.tls_key_file,
         .metrics = n->o.metrics,
     };
     if (!(n->srv = http_server_create(&sc, err)) ||
@@ -296,6 +322,83 @@ static int start_server(edge_node *n, ec_err *err)
                           n->o.metrics, err) != 0)
         return -1;
     return http_server_start(n->srv, err);
+}
+
+/* Scrape-time copy of the node's counters into its registry (docs/observability.md). */
+static void collect_metrics(metrics *m, void *ctx)
+{
+    edge_node *n = ctx;
+    struct edge_node_stats s;
+    edge_node_stats(n, &s);
+    char l[192];
+    metrics_labels(l, sizeof l, "edge", n->edge_id, NULL);
+    const struct edge_pipeline_stats *p = &s.pipeline;
+    struct { const char *name, *help; int64_t v; } counters[] = {
+        {"edgecam_edge_frames_total", "Frames read from the source.", p->frames_read},
+        {"edgecam_edge_key_frames_total", "Frames the filter passed on for inference.",
+         p->key_frames},
+        {"edgecam_edge_queue_dropped_total",
+         "Key frames refused by the full schedule queue (recorded as dropped).", p->queue_full},
+        {"edgecam_edge_recorded_total", "Outcome rows the store accepted.", p->recorded},
+        {"edgecam_edge_record_errors_total", "Outcome rows the store refused after retries.",
+         p->record_errors},
+        {"edgecam_edge_fallbacks_total", "Peer or cloud chosen but unusable: ran locally.",
+         s.fallbacks},
+        {"edgecam_edge_regions_sent_total", "Edge-Cloud-Assisted regions re-checked by the cloud.",
+         s.regions_sent},
+        {"edgecam_edge_sent_bytes_total", "JPEG bytes offloaded to peers and the cloud.",
+         s.bytes_sent},
+        {"edgecam_edge_received_bytes_total", "Reply bytes received from peers and the cloud.",
+         atomic_load(&n->bytes_received)},
+    };
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
+        metric_set(metrics_counter(m, counters[i].name, l, counters[i].help), (double)counters[i].v);
+    char ol[224];
+    for (int o = 0; o < OUTCOME_COUNT; o++) {
+        metrics_labels(ol, sizeof ol, "edge", n->edge_id, "outcome", frame_outcome_name(o), NULL);
+        metric_set(metrics_counter(m, "edgecam_edge_outcomes_total", ol,
+                                   "Frames by recorded outcome (finished, ref, timeout, dropped)."),
+                   (double)p->by_outcome[o]);
+    }
+    for (int d = 0; d < 4; d++) {
+        metrics_labels(ol, sizeof ol, "edge", n->edge_id, "dest", policy_dest_name(d), NULL);
+        metric_set(metrics_counter(m, "edgecam_edge_decisions_total", ol,
+                                   "Key frames by where the policy sent them."),
+                   (double)s.by_dest[d]);
+    }
+    metric_set(metrics_gauge(m, "edgecam_edge_queue_length", l,
+                             "Key frames waiting in the schedule queue."),
+               edge_pipeline_queue_len(n->pipe));
+    metric_set(metrics_gauge(m, "edgecam_edge_queue_capacity", l, "Schedule queue capacity."),
+               n->o.pipeline.queue_size);
+    double now = clock_mono_s();
+    if (now > n->fps_since)
+        metric_set(metrics_gauge(m, "edgecam_edge_fps", l,
+                                 "Frames read per second since the previous scrape."),
+                   (double)(p->frames_read - n->fps_frames) / (now - n->fps_since));
+    n->fps_frames = p->frames_read;
+    n->fps_since = now;
+}
+
+static int register_metrics(edge_node *n, ec_err *err)
+{
+    metrics *m = n->o.metrics;
+    char l[224];
+    for (int d = 0; d < 4; d++) {
+        metrics_labels(l, sizeof l, "edge", n->edge_id, "dest", policy_dest_name(d), NULL);
+        n->m_infer_s[d] = metrics_histogram(m, "edgecam_edge_infer_seconds", l,
+                                            "Decision plus inference time of a key frame, by "
+                                            "where it ran.", NULL, 0);
+    }
+    metrics_labels(l, sizeof l, "edge", n->edge_id, NULL);
+    n->m_frame_s = metrics_histogram(m, "edgecam_edge_frame_latency_seconds", l,
+                                     "Capture to detections of a key frame.", NULL, 0);
+    n->fps_since = clock_mono_s();
+    if (metrics_add_collector(m, collect_metrics, n) != 0) {
+        n->o.metrics = NULL; /* not registered: nothing to remove */
+        return ec_err_set(err, EC_EFULL, "metrics registry: too many collectors");
+    }
+    return 0;
 }
 
 static links *create_links(const struct edge_node_opts *o, ec_err *err)
@@ -341,7 +444,8 @@ edge_node *edge_node_create(const struct edge_node_opts *o, ec_err *err)
     struct infer_service_opts so = {.models = &spec, .nmodels = 1,
                                     .workers = o->pipeline.workers > 0 ? o->pipeline.workers : 1,
                                     .queue_size = 64, .score_thresh = o->score_thresh,
-                                    .role = "edge", .metrics = o->metrics};
+                                    .role = "edge", .metrics = o->metrics,
+                                    .lineage = o->model_lineage ? o->model_lineage : "edge"};
     struct edge_pipeline_opts po = o->pipeline;
     po.infer = node_infer;
     po.infer_ctx = n;
@@ -349,6 +453,7 @@ edge_node *edge_node_create(const struct edge_node_opts *o, ec_err *err)
         !(n->pol = policy_create(o->policy_name, o->policy_plugin, o->policy_symbol,
                                  &o->policy_params, err)) ||
         !(n->links = create_links(o, err)) || !(n->pipe = edge_pipeline_create(&po, err)) ||
+        (o->metrics && register_metrics(n, err) != 0) ||
         (o->listen_port >= 0 && start_server(n, err) != 0) || links_start(n->links) != 0) {
         edge_node_destroy(n);
         return NULL;
@@ -385,6 +490,7 @@ void edge_node_destroy(edge_node *n)
 {
     if (!n)
         return;
+    metrics_remove_collector(n->o.metrics, collect_metrics, n);
     links_destroy(n->links);
     http_server_destroy(n->srv); /* before the service its handlers use */
     edge_pipeline_destroy(n->pipe);

@@ -28,7 +28,7 @@ struct edge_pipeline {
     pthread_t *workers;
     int nworkers;
     atomic_int stopping;
-    atomic_llong frames_read, key_frames;
+    atomic_llong frames_read, key_frames, queue_full;
     int ran;
 };
 
@@ -88,6 +88,8 @@ static void run_task(edge_pipeline *p, struct task *t, struct edge_infer_result 
         record(p, &t->f, OUTCOME_TIMEOUT, -1, NULL);
         return;
     }
+    if (p->o.on_finished)
+        p->o.on_finished(p->o.on_finished_ctx, &t->f, res);
     record(p, &t->f, OUTCOME_FINISHED, -1, res);
 }
 
@@ -161,6 +163,7 @@ static void dispatch_frame(edge_pipeline *p, struct frame *f, int64_t *last_key)
             return;
         free(t);
     }
+    atomic_fetch_add(&p->queue_full, 1);
     record(p, f, OUTCOME_DROPPED, -1, NULL);
     frame_release(f);
 }
@@ -207,6 +210,7 @@ void edge_pipeline_stop(edge_pipeline *p)
 {
     atomic_store(&p->stopping, 1);
     source_interrupt(p->src);
+    recorder_drain(p->rec); /* a dead store must not hold the stop up forever */
 }
 
 void edge_pipeline_stats(edge_pipeline *p, struct edge_pipeline_stats *out)
@@ -216,9 +220,12 @@ void edge_pipeline_stats(edge_pipeline *p, struct edge_pipeline_stats *out)
     memset(out, 0, sizeof *out);
     out->frames_read = atomic_load(&p->frames_read);
     out->key_frames = atomic_load(&p->key_frames);
+    out->queue_full = atomic_load(&p->queue_full);
     memcpy(out->by_outcome, c.by_outcome, sizeof c.by_outcome);
     out->recorded = c.recorded;
     out->record_errors = c.errors;
+    out->store_outages = c.outages;
+    out->store_waits = c.waits;
 }
 
 int edge_pipeline_queue_len(edge_pipeline *p) { return (int)bqueue_len(p->sched); }

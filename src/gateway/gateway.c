@@ -30,7 +30,7 @@ struct backend {
     int nmodels;
     struct { char name[GATEWAY_NAME_MAX]; double latency_ms; } models[8];
     uint64_t requests, failures, polls;
-    metric *m_requests, *m_failures, *m_up;
+    metric *m_requests, *m_failures, *m_up, *m_seconds;
 };
 
 struct gateway {
@@ -39,7 +39,7 @@ struct gateway {
     char tls_cert[URL_MAX], tls_key[URL_MAX], tls_ca[URL_MAX];
     http_server *srv;
     metrics *own_metrics, *m;
-    metric *m_rejected, *m_retries, *m_in_flight;
+    metric *m_rejected, *m_retries, *m_in_flight, *m_requests;
     pthread_mutex_t lock;
     struct backend b[GATEWAY_MAX_BACKENDS];
     int nb;
@@ -185,7 +185,7 @@ static void finish_on_backend(gateway *g, int i, enum outcome out, long status, 
     if (out == OUT_FAILED && status != 503)
         metric_inc(b->m_failures);
     else if (out != OUT_FAILED)
-        metric_inc(b->m_requests);
+        metric_inc(b->m_requests), metric_observe(b->m_seconds, ms / 1000.0);
     if (ejected_now) {
         metric_set(b->m_up, 0);
         log_warn("gateway: backend %s ejected after %d consecutive failures (%s)", b->name,
@@ -298,6 +298,7 @@ static int admit(gateway *g)
         g->rejected++;
     int now = g->in_flight;
     pthread_mutex_unlock(&g->lock);
+    metric_inc(g->m_requests);
     if (ok)
         metric_set(g->m_in_flight, now);
     else
@@ -580,7 +581,10 @@ static int init_backend(gateway *g, int i, const struct gateway_backend_spec *s,
                                     "Connection failures and 5xx answers of a backend.");
     b->m_up = metrics_gauge(g->m, "edgecam_gateway_backend_up", labels,
                             "1 while the backend is admitted, 0 while ejected.");
-    if (!b->m_requests || !b->m_failures || !b->m_up)
+    b->m_seconds = metrics_histogram(g->m, "edgecam_gateway_backend_request_seconds", labels,
+                                     "Forwarding round trip of answered requests, by backend.",
+                                     NULL, 0);
+    if (!b->m_requests || !b->m_failures || !b->m_up || !b->m_seconds)
         return ec_err_set(err, EC_EINVAL, "backend %s: name not usable as a metric label", b->name);
     metric_set(b->m_up, 1);
     return 0;
@@ -632,7 +636,12 @@ gateway *gateway_create(const struct gateway_opts *o, ec_err *err)
                                    "Requests retried on another backend.");
     g->m_in_flight = metrics_gauge(g->m, "edgecam_gateway_in_flight", NULL,
                                    "Requests the gateway is forwarding now.");
-    if (!g->m || !g->m_rejected || !g->m_retries || !g->m_in_flight) {
+    g->m_requests = metrics_counter(g->m, "edgecam_gateway_requests_total", NULL,
+                                    "Inference requests received (admitted or rejected).");
+    metric_set(metrics_gauge(g->m, "edgecam_gateway_queue_capacity", NULL,
+                             "Requests forwarded at once; more get 503 (gateway.queue_size)."),
+               g->o.queue_size);
+    if (!g->m || !g->m_rejected || !g->m_retries || !g->m_in_flight || !g->m_requests) {
         ec_err_set(err, EC_ENOMEM, "gateway metrics");
         gateway_destroy(g);
         return NULL;

@@ -39,7 +39,7 @@ struct route {
     http_handler_fn fn;
     void *user;
     char label[160]; /* route="..." for metrics */
-    metric *latency;
+    metric *latency, *bytes_in, *bytes_out;
 };
 
 struct http_server {
@@ -180,6 +180,12 @@ int http_server_route(http_server *s, const char *method, const char *path, int 
     if (s->cfg.metrics)
         r->latency = metrics_histogram(s->cfg.metrics, "edgecam_http_request_seconds", r->label,
                                        "Time from request headers to reply.", NULL, 0);
+    if (s->cfg.metrics) {
+        r->bytes_in = metrics_counter(s->cfg.metrics, "edgecam_http_received_bytes_total",
+                                      r->label, "Request body bytes received, by route.");
+        r->bytes_out = metrics_counter(s->cfg.metrics, "edgecam_http_sent_bytes_total", r->label,
+                                       "Response body bytes sent, by route.");
+    }
     s->nroutes++;
     return 0;
 }
@@ -281,6 +287,8 @@ static enum MHD_Result send_response(const http_server *s, const struct route *r
         MHD_add_response_header(mr, resp->header_names[i], resp->header_values[i]);
     int status = resp->status >= 100 && resp->status <= 599 ? resp->status : 500;
     count_reply(s, r, status, t0_ns);
+    if (r)
+        metric_add(r->bytes_out, (double)resp->body_len);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, mr);
     MHD_destroy_response(mr);
     response_clear(resp);
@@ -405,6 +413,7 @@ static enum MHD_Result run_handler(const http_server *s, struct MHD_Connection *
         .conn_ = conn,
     };
     fill_remote(conn, req.remote_addr, sizeof req.remote_addr);
+    metric_add(st->route->bytes_in, (double)st->len);
     struct http_response resp = {.status = 200};
     if (st->route->fn(&req, &resp, st->route->user) != 0 && resp.status < 400) {
         response_clear(&resp);

@@ -32,10 +32,22 @@ struct metric {
     double sum;
 };
 
+#define MAX_COLLECTORS 32
+
+struct collector {
+    metrics_collector_fn fn;
+    void *ctx;
+};
+
 struct metrics {
     pthread_mutex_t lock;
     metric **v;
     int n, cap;
+    /* Collectors run one scrape at a time under collect_lock, which is always taken
+     * before `lock` (they register and update metrics). */
+    pthread_mutex_t collect_lock;
+    struct collector collectors[MAX_COLLECTORS];
+    int ncollectors;
 };
 
 static const double default_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -57,8 +69,10 @@ static double bits_dbl(uint64_t u)
 metrics *metrics_create(void)
 {
     metrics *m = calloc(1, sizeof *m);
-    if (m)
+    if (m) {
         pthread_mutex_init(&m->lock, NULL);
+        pthread_mutex_init(&m->collect_lock, NULL);
+    }
     return m;
 }
 
@@ -73,6 +87,7 @@ void metrics_destroy(metrics *m)
     }
     free(m->v);
     pthread_mutex_destroy(&m->lock);
+    pthread_mutex_destroy(&m->collect_lock);
     free(m);
 }
 
@@ -219,8 +234,16 @@ void metric_add(metric *c, double v)
 
 void metric_set(metric *g, double v)
 {
-    if (g && g->type == METRIC_GAUGE)
+    if (!g || g->type == METRIC_HISTOGRAM || isnan(v))
+        return;
+    if (g->type == METRIC_GAUGE) {
         atomic_store(&g->bits, dbl_bits(v));
+        return;
+    }
+    /* A counter copied from a module's own total: it never goes down. */
+    uint64_t old = atomic_load(&g->bits);
+    while (v > bits_dbl(old) && !atomic_compare_exchange_weak(&g->bits, &old, dbl_bits(v))) {
+    }
 }
 
 void metric_observe(metric *h, double v)
@@ -337,6 +360,88 @@ static void render_histogram(struct sbuf *b, metric *x)
     sb_printf(b, "%s_count%s%s%s %llu\n", x->name, o, x->labels, c, (unsigned long long)count);
 }
 
+int metrics_add_collector(metrics *m, metrics_collector_fn fn, void *ctx)
+{
+    if (!m || !fn)
+        return -1;
+    pthread_mutex_lock(&m->collect_lock);
+    int ok = m->ncollectors < MAX_COLLECTORS;
+    if (ok)
+        m->collectors[m->ncollectors++] = (struct collector){fn, ctx};
+    pthread_mutex_unlock(&m->collect_lock);
+    return ok ? 0 : -1;
+}
+
+void metrics_remove_collector(metrics *m, metrics_collector_fn fn, void *ctx)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->collect_lock); /* waits for a scrape running it */
+    for (int i = 0; i < m->ncollectors; i++) {
+        if (m->collectors[i].fn == fn && m->collectors[i].ctx == ctx) {
+            memmove(&m->collectors[i], &m->collectors[i + 1],
+                    (size_t)(m->ncollectors - i - 1) * sizeof m->collectors[0]);
+            m->ncollectors--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&m->collect_lock);
+}
+
+int metrics_labels(char *buf, size_t size, ...)
+{
+    va_list ap;
+    va_start(ap, size);
+    size_t len = 0;
+    int rc = size ? 0 : -1;
+    const char *k;
+    while (rc == 0 && (k = va_arg(ap, const char *)) != NULL) {
+        const char *v = va_arg(ap, const char *);
+        size_t kn = strlen(k);
+        if (kn == 0 || !v || strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123"
+                                       "456789_") != kn || (k[0] >= '0' && k[0] <= '9') ||
+            len + kn + 4 >= size) {
+            rc = -1;
+            break;
+        }
+        len += (size_t)snprintf(buf + len, size - len, "%s%s=\"", len ? "," : "", k);
+        for (; *v && rc == 0; v++) {
+            const char *esc = *v == '\\'  ? "\\\\"
+                              : *v == '"' ? "\\\""
+                              : *v == '\n' ? "\\n"
+                                           : NULL;
+            size_t need = esc ? 2 : 1;
+            if (len + need + 2 >= size) {
+                rc = -1;
+                break;
+            }
+            if (esc)
+                memcpy(buf + len, esc, 2);
+            else
+                buf[len] = *v;
+            len += need;
+        }
+        if (rc == 0) {
+            buf[len++] = '"';
+            buf[len] = '\0';
+        }
+    }
+    va_end(ap);
+    if (rc != 0 && size)
+        buf[0] = '\0';
+    else if (len == 0)
+        buf[0] = '\0';
+    return rc;
+}
+
+static void run_collectors(metrics *m)
+{
+    pthread_mutex_lock(&m->collect_lock);
+    for (int i = 0; i < m->ncollectors; i++)
+        m->collectors[i].fn(m, m->collectors[i].ctx);
+    pthread_mutex_unlock(&m->collect_lock);
+}
+
 char *metrics_render(metrics *m, size_t *len)
 {
     struct sbuf b = {.p = malloc(4096), .cap = 4096};
@@ -344,6 +449,7 @@ char *metrics_render(metrics *m, size_t *len)
         free(b.p);
         return NULL;
     }
+    run_collectors(m);
     b.p[0] = '\0';
     char nb[40];
     pthread_mutex_lock(&m->lock);

@@ -196,9 +196,23 @@ metric *metrics_histogram(metrics *m, const char *name, const char *labels, cons
 
 void metric_inc(metric *c);
 void metric_add(metric *c, double v);     /* counters: v >= 0; gauges: any */
-void metric_set(metric *g, double v);     /* gauges */
+/* Gauges; counters too, for a collector copying a module's own total: a counter keeps
+ * the larger of its value and v. */
+void metric_set(metric *g, double v);
 void metric_observe(metric *h, double v); /* histograms */
 double metric_value(metric *x);           /* counter/gauge value, histogram count */
+
+/* Builds a label string `k="v",k2="v2"` from NULL-terminated name/value pairs, escaping
+ * backslash, double quote and newline in values. 0, or -1 (buf = "") when a name is not
+ * [a-zA-Z_][a-zA-Z0-9_]* or the result does not fit. */
+int metrics_labels(char *buf, size_t size, ...);
+
+/* A collector runs at the start of every render (scrape), outside the registry lock: it
+ * copies a module's own counters and queue lengths into metrics. Collectors run one scrape
+ * at a time. remove waits for a running scrape, so ctx may be freed right after it. */
+typedef void (*metrics_collector_fn)(metrics *m, void *ctx);
+int metrics_add_collector(metrics *m, metrics_collector_fn fn, void *ctx); /* -1: full */
+void metrics_remove_collector(metrics *m, metrics_collector_fn fn, void *ctx);
 
 /* The whole registry as text (malloc'd, NUL-terminated); NULL on no memory. */
 char *metrics_render(metrics *m, size_t *len);
