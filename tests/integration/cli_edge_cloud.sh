@@ -20,6 +20,8 @@ store:
   path: $work/results.db
 cloud:
   listen: {port: 0}
+retrain:
+  cache_dir: $work/cloud-cache
 edge:
   listen: {port: 0}
   source: {realtime: false}
