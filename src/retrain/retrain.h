@@ -148,6 +148,7 @@ struct retrain_client_opts {
     const char *cloud_url;      /* "http://127.0.0.1:8080" */
     const char *edge_id;
     const char *bearer_token;   /* NULL: none */
+    const char *ca_file;        /* PEM CA that verifies an https cloud_url; NULL: system store */
     const char *models_dir;     /* downloads land here (created if missing) */
     const char *current_model;  /* file the edge runs now (needed when train_on_edge) */
     int current_version;        /* 0 = the base model */

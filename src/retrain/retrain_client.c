@@ -20,7 +20,7 @@
 
 struct retrain_client {
     struct retrain_client_opts o;
-    char cloud_url[1024], edge_id[WIRE_ID_MAX], token[256], models_dir[4000];
+    char cloud_url[1024], edge_id[WIRE_ID_MAX], token[256], models_dir[4000], ca_file[4096];
     bqueue *q;
     pthread_t thread;
     int started;
@@ -44,6 +44,7 @@ retrain_client *retrain_client_create(const struct retrain_client_opts *o, ec_er
     if (!o->cloud_url || !o->edge_id || !o->models_dir ||
         strlen(o->cloud_url) >= 1024 || strlen(o->edge_id) >= WIRE_ID_MAX ||
         strlen(o->models_dir) >= 4000 || (o->bearer_token && strlen(o->bearer_token) >= 256) ||
+        (o->ca_file && strlen(o->ca_file) >= 4096) ||
         (o->train_on_edge && !o->current_model) || o->current_version < 0) {
         ec_err_set(err, EC_EINVAL, "retrain client needs cloud_url, edge_id, models_dir "
                                    "(and current_model to train on the edge)");
@@ -62,6 +63,7 @@ retrain_client *retrain_client_create(const struct retrain_client_opts *o, ec_er
     snprintf(c->cloud_url, sizeof c->cloud_url, "%s", o->cloud_url);
     snprintf(c->edge_id, sizeof c->edge_id, "%s", o->edge_id);
     snprintf(c->token, sizeof c->token, "%s", o->bearer_token ? o->bearer_token : "");
+    snprintf(c->ca_file, sizeof c->ca_file, "%s", o->ca_file ? o->ca_file : "");
     snprintf(c->models_dir, sizeof c->models_dir, "%s", o->models_dir);
     if (c->o.max_model_bytes == 0 || c->o.max_model_bytes > RETRAIN_MAX_MODEL_BYTES)
         c->o.max_model_bytes = RETRAIN_MAX_MODEL_BYTES;
@@ -356,7 +358,8 @@ static void *client_main(void *arg)
     retrain_client *c = arg;
     struct http_client_config hcfg = {.timeout_ms = c->o.timeout_ms,
                                       .max_response_bytes = c->o.max_model_bytes,
-                                      .bearer_token = c->token[0] ? c->token : NULL};
+                                      .bearer_token = c->token[0] ? c->token : NULL,
+                                      .ca_file = c->ca_file[0] ? c->ca_file : NULL};
     ec_err err = {0};
     http_client *hc = http_client_create(&hcfg, &err);
     if (!hc)
