@@ -283,7 +283,8 @@ static struct frame_record rec_of(int64_t index)
     int finished = index % 3 == 0;
     return (struct frame_record){
         .edge_id = "edge-r", .frame_index = index, .start_ms = 1000 + index,
-        .end_ms = 1010 + index, .where = finished ? "cloud" : "none", .bytes_sent = finished ? 50 : 0,
+        .end_ms = 1010 + index, .where = finished ? "cloud" : "none",
+        .bytes_sent = finished ? 50 : 0,
         .outcome = finished ? OUTCOME_FINISHED : OUTCOME_REF, .ref_index = finished ? -1 : 0,
         .model_version = finished ? 3 : 0, .latency_ms = 10, .dets = finished ? &box : NULL,
         .ndet = finished ? 1 : 0};
@@ -383,21 +384,23 @@ static void test_recorder_full_queue_waits_for_the_store(void **state)
     faulty_open(&fs);
     faulty_break(&fs);
     recorder *r = recorder_create(fs.st, "edge-r", 4);
-    struct submitter sub = {r, 0, 40};
+    /* More than a batch (128) plus the queue: whatever the recorder took into the batch it
+     * retries, the queue then fills and the submitter must wait. */
+    struct submitter sub = {r, 0, 200};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, submit_range, &sub), 0);
     wait_counts(r, waited_and_retried);
     struct recorder_counts c;
     recorder_counts(r, &c);
     assert_int_equal(c.recorded + c.errors, 0);
-    assert_true(c.by_outcome[OUTCOME_FINISHED] + c.by_outcome[OUTCOME_REF] < 40);
+    assert_true(c.by_outcome[OUTCOME_FINISHED] + c.by_outcome[OUTCOME_REF] < 200);
     faulty_heal(&fs);
     pthread_join(th, NULL);
     recorder_flush(r);
     recorder_counts(r, &c);
-    assert_int_equal(c.recorded, 40);
+    assert_int_equal(c.recorded, 200);
     assert_int_equal(c.errors, 0);
-    assert_int_equal(stored_rows(&fs), 40);
+    assert_int_equal(stored_rows(&fs), 200);
     recorder_destroy(r);
     faulty_close(&fs);
 }

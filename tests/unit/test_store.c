@@ -815,6 +815,35 @@ static void test_reconnect_after_lost_connection(void **state)
     store_close(s);
 }
 
+
+/* The edge's recorder keeps and retries a batch the store could not write, and gives up only
+ * on rows the store refuses: so a failing store must not answer EC_EINVAL, a duplicate must,
+ * and the same store must write again once the fault is gone. The fault is a trigger that
+ * fails at run time (not a constraint). */
+static void test_failure_kinds_and_recovery(void **state)
+{
+    struct fixture *f = *state;
+    store *s = open_ok(f);
+    struct frame_record r[3] = {frame("edge-1", 1, OUTCOME_FINISHED),
+                                frame("edge-1", 2, OUTCOME_REF),
+                                frame("edge-1", 3, OUTCOME_DROPPED)};
+    put_ok(s, &r[0], 1);
+    raw_exec(f, f->mysql ? "CREATE TRIGGER inject_fault BEFORE INSERT ON frames FOR EACH ROW "
+                           "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected fault'"
+                         : "CREATE TRIGGER inject_fault BEFORE INSERT ON frames BEGIN "
+                           "SELECT abs(-9223372036854775808); END");
+    ec_err e = {0};
+    assert_int_equal(store_put_frames(s, &r[1], 2, &e), -1);
+    assert_true(e.code != EC_EINVAL && e.code != EC_OK);
+    assert_int_equal(count(s, "edge-1", -1), 1); /* nothing of the batch stayed */
+    raw_exec(f, "DROP TRIGGER inject_fault");
+    put_ok(s, &r[1], 2);
+    assert_int_equal(count(s, "edge-1", -1), 3);
+    assert_int_equal(store_put_frames(s, &r[2], 1, &e), -1);
+    assert_int_equal(e.code, EC_EINVAL);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -833,6 +862,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_connections_share_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_first_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_after_lost_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure_kinds_and_recovery, setup, teardown),
     };
     return cmocka_run_group_tests_name(is_mysql() ? "store (mysql)" : "store (sqlite)", tests,
                                        NULL, NULL);
