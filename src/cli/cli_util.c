@@ -14,6 +14,14 @@
 #define EDGECAM_SOURCE_DIR "."
 #endif
 
+static int cmdline_log_level = -1;
+
+void cli_set_log_level(enum log_level lvl)
+{
+    cmdline_log_level = (int)lvl;
+    log_set_level(lvl);
+}
+
 int cli_load_config(const char *path, struct ec_config *cfg)
 {
     config_defaults(cfg);
@@ -22,6 +30,8 @@ int cli_load_config(const char *path, struct ec_config *cfg)
         fprintf(stderr, "edgecam: %s\n", err.msg);
         return EXIT_USAGE;
     }
+    if (cmdline_log_level >= 0)
+        cfg->log.level = (enum log_level)cmdline_log_level;
     log_set_level(cfg->log.level);
     if (cfg->log.file[0] && log_set_file(cfg->log.file, &err) != 0) {
         fprintf(stderr, "edgecam: %s\n", err.msg);

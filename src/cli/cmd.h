@@ -24,11 +24,14 @@ int cli_unbuilt(const char *name, const char *what);
 /* ---- shared plumbing of the process subcommands (cli_util.c) ---- */
 
 #include "config/config.h"
+#include "core/log.h"
 #include "store/store.h"
 #include "video/video.h"
 
 #include <signal.h>
 
+/* The --log-level given before the subcommand: it wins over log.level of any config. */
+void cli_set_log_level(enum log_level lvl);
 /* Loads `path` over the defaults (NULL: defaults only), validates, applies log settings.
  * Prints the error and returns EXIT_USAGE on failure. */
 int cli_load_config(const char *path, struct ec_config *cfg);

@@ -81,13 +81,8 @@ static int parse_args(int argc, char **argv, struct ec_config *cfg)
         return -1;
     }
     ec_err err = {0};
-    config_defaults(cfg);
-    if (file && config_load_file(file, cfg, &err) != 0) {
-        fprintf(stderr, "edgecam backend: %s\n", err.msg);
+    if (cli_load_config(file, cfg) != EXIT_OK)
         return -1;
-    }
-    if (file) /* else keep the top-level --log-level */
-        log_set_level(cfg->log.level);
     if (listen)
         snprintf(cfg->backend.listen.address, sizeof cfg->backend.listen.address, "%s", listen);
     if (port) {
@@ -113,7 +108,7 @@ static int parse_args(int argc, char **argv, struct ec_config *cfg)
     return 0;
 }
 
-static int serve(const struct ec_config *cfg, const sigset_t *stop_signals)
+static int serve(const struct ec_config *cfg)
 {
     const struct config_backend *b = &cfg->backend;
     char paths[CONFIG_MAX_MODELS][CONFIG_PATH_SIZE + CONFIG_PATH_SIZE];
@@ -144,8 +139,7 @@ static int serve(const struct ec_config *cfg, const sigset_t *stop_signals)
                sc.tls_cert_file ? "s" : "", b->listen.address, http_server_port(srv), b->nmodels,
                b->workers);
         fflush(stdout);
-        int sig = 0;
-        sigwait(stop_signals, &sig);
+        int sig = cli_wait(NULL, NULL, NULL, 0);
         log_info("backend: %s, shutting down", strsignal(sig));
         rc = EXIT_OK;
     } else {
@@ -172,19 +166,8 @@ int cmd_backend(int argc, char **argv)
         free(cfg);
         return EXIT_USAGE;
     }
-    ec_err err = {0};
-    if (cfg->log.file[0] && log_set_file(cfg->log.file, &err) != 0) {
-        fprintf(stderr, "edgecam backend: %s\n", err.msg);
-        free(cfg);
-        return EXIT_USAGE;
-    }
-    /* Blocked before any thread starts, so only sigwait sees them. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    int rc = serve(cfg, &stop);
+    cli_block_signals(); /* before any thread starts, so only cli_wait sees them */
+    int rc = serve(cfg);
     free(cfg);
     return rc;
 }

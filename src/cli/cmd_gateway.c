@@ -93,13 +93,8 @@ static int parse_args(int argc, char **argv, struct ec_config *cfg)
         return -1;
     }
     ec_err err = {0};
-    config_defaults(cfg);
-    if (file && config_load_file(file, cfg, &err) != 0) {
-        fprintf(stderr, "edgecam gateway: %s\n", err.msg);
+    if (cli_load_config(file, cfg) != EXIT_OK)
         return -1;
-    }
-    if (file)
-        log_set_level(cfg->log.level);
     struct config_gateway *g = &cfg->gateway;
     if (listen)
         snprintf(g->listen.address, sizeof g->listen.address, "%s", listen);
@@ -149,7 +144,7 @@ static enum gateway_dispatch dispatch_of(enum config_dispatch d)
     return GATEWAY_LEAST_IN_FLIGHT;
 }
 
-static int serve(const struct ec_config *cfg, const sigset_t *stop)
+static int serve(const struct ec_config *cfg)
 {
     const struct config_gateway *gc = &cfg->gateway;
     const struct config_security *sec = &cfg->security;
@@ -181,8 +176,7 @@ static int serve(const struct ec_config *cfg, const sigset_t *stop)
            o.tls_cert_file ? "s" : "", o.bind_addr, gateway_port(g), gc->nbackends,
            gateway_dispatch_name(o.dispatch));
     fflush(stdout);
-    int sig = 0;
-    sigwait(stop, &sig);
+    int sig = cli_wait(NULL, NULL, NULL, 0);
     log_info("gateway: %s, shutting down", strsignal(sig));
     gateway_destroy(g);
     return EXIT_OK;
@@ -203,19 +197,8 @@ int cmd_gateway(int argc, char **argv)
         free(cfg);
         return EXIT_USAGE;
     }
-    ec_err err = {0};
-    if (cfg->log.file[0] && log_set_file(cfg->log.file, &err) != 0) {
-        fprintf(stderr, "edgecam gateway: %s\n", err.msg);
-        free(cfg);
-        return EXIT_USAGE;
-    }
-    /* Blocked before any thread starts, so only sigwait sees them. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    int rc = serve(cfg, &stop);
+    cli_block_signals(); /* before any thread starts, so only cli_wait sees them */
+    int rc = serve(cfg);
     free(cfg);
     return rc;
 }

@@ -62,7 +62,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "edgecam: unknown log level '%s'\n", argv[i]);
                 return EXIT_USAGE;
             }
-            log_set_level(lvl);
+            cli_set_log_level(lvl);
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("edgecam %s\n", EDGECAM_VERSION);
             return EXIT_OK;
