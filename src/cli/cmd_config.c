@@ -10,7 +10,10 @@ static void config_usage(FILE *out)
 {
     fprintf(out,
             "usage: edgecam config check FILE...   validate files; prints \"ok\" or the first error\n"
-            "       edgecam config show FILE       print FILE merged over the defaults, as YAML\n"
+            "       edgecam config show [--show-secrets] FILE\n"
+            "                                      print FILE merged over the defaults, as YAML;\n"
+            "                                      secrets (security.token, store.password, URL\n"
+            "                                      passwords) print as <redacted> unless asked\n"
             "       edgecam config defaults        print every key with its default and meaning\n"
             "\nexit status: 0 valid, 2 invalid file or usage error, 1 output error.\n");
 }
@@ -56,12 +59,12 @@ static int config_check(int argc, char **argv)
     return rc;
 }
 
-static int config_print(const char *path)
+static int config_print(const char *path, unsigned flags)
 {
     struct ec_config *cfg = load_or_report(path);
     if (!cfg)
         return EXIT_USAGE;
-    int rc = config_dump_yaml(cfg, stdout) == 0 ? EXIT_OK : EXIT_RUNTIME;
+    int rc = config_dump_yaml_opts(cfg, stdout, flags) == 0 ? EXIT_OK : EXIT_RUNTIME;
     free(cfg);
     return rc;
 }
@@ -79,10 +82,12 @@ int cmd_config(int argc, char **argv)
     const char *action = argv[1];
     if (strcmp(action, "check") == 0)
         return config_check(argc - 2, argv + 2);
-    if (strcmp(action, "show") == 0 && argc == 3)
-        return config_print(argv[2]);
+    if (strcmp(action, "show") == 0 && argc == 3 && argv[2][0] != '-')
+        return config_print(argv[2], CONFIG_DUMP_REDACT);
+    if (strcmp(action, "show") == 0 && argc == 4 && strcmp(argv[2], "--show-secrets") == 0)
+        return config_print(argv[3], 0);
     if (strcmp(action, "defaults") == 0 && argc == 2)
-        return config_print(NULL);
+        return config_print(NULL, 0);
     fprintf(stderr, "edgecam config: unknown action or wrong arguments '%s'\n", action);
     config_usage(stderr);
     return EXIT_USAGE;

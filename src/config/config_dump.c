@@ -8,7 +8,10 @@
 
 struct dumper {
     FILE *out;
+    unsigned flags; /* CONFIG_DUMP_* */
 };
+
+#define REDACTED "<redacted>"
 
 /* Double-quoted YAML string: always quoted, so "yes", "123" or "" stay strings. */
 static void put_string(FILE *out, const char *s, size_t size)
@@ -50,6 +53,44 @@ static void put_scalar(FILE *out, const struct field *f, const void *p)
     }
     default: put_string(out, p, f->size); break;
     }
+}
+
+/* Copies `s` with the password of a scheme://user:password@host URL replaced by REDACTED;
+ * returns 0 when `s` holds no such password. */
+static int redact_url_password(const char *s, char *out, size_t size)
+{
+    const char *auth = strstr(s, "://");
+    if (!auth)
+        return 0;
+    auth += 3;
+    size_t auth_len = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (size_t i = 0; i < auth_len; i++)
+        if (auth[i] == '@')
+            at = auth + i;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon || colon + 1 == at)
+        return 0;
+    snprintf(out, size, "%.*s" REDACTED "%s", (int)(colon + 1 - s), s, at);
+    return 1;
+}
+
+/* A value as put_scalar writes it, but secrets redacted when the dumper asks for it. */
+static void put_value(struct dumper *d, const struct field *f, const void *p)
+{
+    if ((d->flags & CONFIG_DUMP_REDACT) && f->type >= FT_STRING && f->type <= FT_URL) {
+        const char *s = p;
+        char buf[CONFIG_URL_SIZE + sizeof REDACTED];
+        if ((f->flags & FIELD_SECRET) && s[0]) {
+            put_string(d->out, REDACTED, sizeof REDACTED);
+            return;
+        }
+        if (strnlen(s, f->size) < f->size && redact_url_password(s, buf, sizeof buf)) {
+            put_string(d->out, buf, sizeof buf);
+            return;
+        }
+    }
+    put_scalar(d->out, f, p);
 }
 
 static void put_indent(FILE *out, int indent)
@@ -103,7 +144,7 @@ static void dump_entry(struct dumper *d, const struct field *fields, const char 
     for (const struct field *c = fields; c->key; c++) {
         put_indent(d->out, indent);
         fprintf(d->out, "%s%s: ", c == fields ? "- " : "  ", c->key);
-        put_scalar(d->out, c, elem + c->offset);
+        put_value(d, c, elem + c->offset);
         fputc('\n', d->out);
     }
 }
@@ -144,13 +185,18 @@ static void dump_fields(struct dumper *d, const struct field *fields, const char
             dump_fields(d, f->children, obj + f->offset, defobj + f->offset, indent + 2);
         } else {
             fputc(' ', d->out);
-            put_scalar(d->out, f, obj + f->offset);
+            put_value(d, f, obj + f->offset);
             fputc('\n', d->out);
         }
     }
 }
 
 int config_dump_yaml(const struct ec_config *cfg, FILE *out)
+{
+    return config_dump_yaml_opts(cfg, out, 0);
+}
+
+int config_dump_yaml_opts(const struct ec_config *cfg, FILE *out, unsigned flags)
 {
     struct ec_config *defaults = malloc(sizeof *defaults);
     if (!defaults)
@@ -159,7 +205,7 @@ int config_dump_yaml(const struct ec_config *cfg, FILE *out)
     fputs("# edgecam configuration. Every key is optional; missing keys keep the default shown.\n"
           "# [EdgeCam: x] / [SmartEye: x] name the setting of the original system a key replaces.\n",
           out);
-    struct dumper d = {.out = out};
+    struct dumper d = {.out = out, .flags = flags};
     for (const struct field *f = config_root_fields; f->key; f++) {
         fputc('\n', out);
         put_doc(&d, f, NULL, 0);
