@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs dependencies, then builds and runs the whole test suite three ways:
-# plain (RelWithDebInfo), AddressSanitizer+UBSan (everything), ThreadSanitizer (threaded tests).
+# plain (RelWithDebInfo), AddressSanitizer+UBSan (everything), ThreadSanitizer (threaded tests),
+# then runs each libFuzzer target for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc 2>/dev/null || echo 2)
@@ -24,4 +25,7 @@ export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/t
 run_suite build ""
 run_suite build-asan address -LE no_asan
 run_suite build-tsan thread -L threaded
+# libFuzzer (clang): each target for EDGECAM_FUZZ_SECONDS (60 by default: issue 7's bar).
+echo "=== edgecam tests: fuzzing ==="
+bash scripts/fuzz.sh "${EDGECAM_FUZZ_SECONDS:-60}"
 echo "=== edgecam tests: all suites passed ==="
