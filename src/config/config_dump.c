@@ -13,17 +13,40 @@ struct dumper {
 
 #define REDACTED "<redacted>"
 
+/* Bytes of a YAML special character at s[i]: C1 controls (NEL among them, which YAML folds
+ * as a line break) and U+2028/U+2029/U+FEFF must be escaped to read back unchanged. */
+static size_t put_special(FILE *out, const unsigned char *s, size_t i, size_t len)
+{
+    if (s[i] == 0xc2 && i + 1 < len && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f) {
+        fprintf(out, "\\x%02x", s[i + 1]);
+        return 2;
+    }
+    if (s[i] == 0xe2 && i + 2 < len && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {
+        fputs(s[i + 2] == 0xa8 ? "\\L" : "\\P", out);
+        return 3;
+    }
+    if (s[i] == 0xef && i + 2 < len && s[i + 1] == 0xbb && s[i + 2] == 0xbf) {
+        fputs("\\uFEFF", out);
+        return 3;
+    }
+    return 0;
+}
+
 /* Double-quoted YAML string: always quoted, so "yes", "123" or "" stay strings. */
 static void put_string(FILE *out, const char *s, size_t size)
 {
     size_t len = strnlen(s, size);
+    const unsigned char *u = (const unsigned char *)s;
     fputc('"', out);
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
+        unsigned char c = u[i];
+        size_t n;
         if (c == '"' || c == '\\')
             fprintf(out, "\\%c", c);
         else if (c < 0x20 || c == 0x7f)
             fprintf(out, "\\x%02x", c);
+        else if ((n = put_special(out, u, i, len)) > 0)
+            i += n - 1;
         else
             fputc(c, out);
     }

@@ -208,6 +208,9 @@ static void test_dump_then_load_gives_same_struct(void **state)
     SET_STR(c->security.token, "a\"b\\c: #d 'e'");
     SET_STR(c->store.password, "123");
     SET_STR(c->store.user, "caf\xc3\xa9");
+    /* YAML special characters (found by fuzz_config): NEL folds like a line break, C1
+     * controls are not printable, U+2028/U+2029/U+FEFF; all must be escaped by the dump. */
+    SET_STR(c->store.database, "a\xc2\x85" "b\xc2\x9f" "c\xe2\x80\xa8" "d\xe2\x80\xa9" "e\xef\xbb\xbf" "f");
     SET_STR(c->models.dir, "");
     c->filter.diff_thresh = 1.0 / 3.0;
     c->retrain.lr = 1e-9;
