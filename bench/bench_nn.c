@@ -67,7 +67,7 @@ static int bench_one_model(const struct bench_opts *o, const char *name, const c
         fprintf(o->out, "  edgecam %d thread(s): %.2f ms wall, %.2f ms thread cpu, %.1f GFLOP/s\n",
                 t, wall, cpu, gflop / (wall * 1e-3));
     }
-    nn_set_threads(o->max_threads);
+    nn_set_threads(1); /* the engine's default: later sections time 1-worker services */
     nn_tensor_destroy(x);
     nn_model_destroy(m);
     if (rc != 0)
