@@ -8,6 +8,7 @@
 #include "nn/nn.h"
 #include "synth/synth.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +17,8 @@
 
 struct train_opts {
     const char *arch, *init, *out, *drift;
+    const char *drifts[32]; /* --drift split: one preset per 150-frame chunk, cycled */
+    int ndrifts;
     int frames, every, epochs, batch, threads, eval_frames, width, height;
     float lr;
     unsigned long long seed;
@@ -30,24 +33,76 @@ struct sample {
 static void usage(void)
 {
     printf("usage: edgecam train --arch FILE.json | --init MODEL  --out MODEL [options]\n\n"
-           "  --frames N        training frames (default 1200)\n"
-           "  --every K         keep every K-th synthetic frame (default 4)\n"
-           "  --epochs E        passes over the frames (default 6)\n"
-           "  --batch B         frames per step (default 8)\n"
-           "  --lr X            Adam learning rate (default 0.003, cosine decay)\n"
-           "  --drift NAME      synth drift preset for training video (default day; 'mix'\n"
-           "                    cycles day, night, dusk, fog, noise, shift, novel)\n"
+           "  --frames N        training frames, 1..100000 (default 1200)\n"
+           "  --every K         keep every K-th synthetic frame, 1..1000 (default 4)\n"
+           "  --epochs E        passes over the frames, 1..1000 (default 6)\n"
+           "  --batch B         frames per step, 1..256 (default 8)\n"
+           "  --lr X            Adam learning rate, (0, 1] (default 0.003, cosine decay)\n"
+           "  --drift LIST      synth drift presets for the training video, one per chunk of\n"
+           "                    150 frames, cycled (default day; e.g. night,day,dusk). 'mix' is\n"
+           "                    day,night,dusk,fog,noise,shift,novel\n"
            "  --seed S          synthetic world seed (default 1)\n"
-           "  --size WxH        synthetic frame size (default 640x360)\n"
-           "  --threads T       conv threads (default 2)\n"
-           "  --eval-frames N   held-out frames for mAP@0.5 (default 200; 0 skips)\n");
+           "  --size WxH        synthetic frame size, even, >= 64 (default 640x360)\n"
+           "  --threads T       conv threads, 1..64 (default 2)\n"
+           "  --eval-frames N   held-out frames for mAP@0.5, 0..100000 (default 200; 0 skips)\n"
+           "\nexit: 0 trained and saved, 1 runtime failure, 2 usage error\n");
+}
+
+static int parse_int(const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* synth's presets; the first MIX_COUNT are what "mix" stands for. */
+static const char *const presets[] = {"day", "night", "dusk", "fog", "noise", "shift", "novel",
+                                      "day-to-night", "all"};
+enum { MIX_COUNT = 7, NUM_PRESETS = sizeof presets / sizeof *presets, MAX_DRIFTS = 32 };
+
+static const char *preset_named(const char *name)
+{
+    for (int i = 0; i < NUM_PRESETS; i++)
+        if (strcmp(name, presets[i]) == 0)
+            return presets[i];
+    return NULL;
+}
+
+/* Splits the --drift list; each item is a preset or "mix". */
+static int parse_drifts(const char *arg, struct train_opts *o)
+{
+    char buf[512];
+    if (strlen(arg) >= sizeof buf)
+        return -1;
+    snprintf(buf, sizeof buf, "%s", arg);
+    o->ndrifts = 0;
+    for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int mix = strcmp(t, "mix") == 0;
+        for (int k = 0; k < (mix ? MIX_COUNT : 1); k++) {
+            const char *p = mix ? presets[k] : preset_named(t);
+            if (!p || o->ndrifts == MAX_DRIFTS)
+                return -1;
+            o->drifts[o->ndrifts++] = p;
+        }
+    }
+    return o->ndrifts > 0 ? 0 : -1;
+}
+
+static int bad_value(const char *opt, const char *val)
+{
+    fprintf(stderr, "edgecam train: invalid %s value '%s' (see --help)\n", opt, val);
+    return -1;
 }
 
 static int parse_args(int argc, char **argv, struct train_opts *o)
 {
     *o = (struct train_opts){.frames = 1200, .every = 4, .epochs = 6, .batch = 8, .threads = 2,
                              .eval_frames = 200, .width = 640, .height = 360, .lr = 0.003f,
-                             .seed = 1, .drift = "day"};
+                             .seed = 1, .drift = "day", .drifts = {"day"}, .ndrifts = 1};
     static const struct option longopts[] = {
         {"arch", 1, 0, 'a'},   {"init", 1, 0, 'i'},   {"out", 1, 0, 'o'},
         {"frames", 1, 0, 'f'}, {"every", 1, 0, 'k'},  {"epochs", 1, 0, 'e'},
@@ -56,32 +111,59 @@ static int parse_args(int argc, char **argv, struct train_opts *o)
         {"eval-frames", 1, 0, 'v'}, {0, 0, 0, 0},
     };
     optind = 1;
+    opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        char *end;
         switch (c) {
         case 'a': o->arch = optarg; break;
         case 'i': o->init = optarg; break;
         case 'o': o->out = optarg; break;
-        case 'f': o->frames = atoi(optarg); break;
-        case 'k': o->every = atoi(optarg); break;
-        case 'e': o->epochs = atoi(optarg); break;
-        case 'b': o->batch = atoi(optarg); break;
-        case 'l': o->lr = strtof(optarg, NULL); break;
-        case 'd': o->drift = optarg; break;
-        case 's': o->seed = strtoull(optarg, NULL, 10); break;
-        case 'z':
-            if (sscanf(optarg, "%dx%d", &o->width, &o->height) != 2)
-                return -1;
+        case 'f': if (parse_int(optarg, 1, 100000, &o->frames)) return bad_value("--frames", optarg); break;
+        case 'k': if (parse_int(optarg, 1, 1000, &o->every)) return bad_value("--every", optarg); break;
+        case 'e': if (parse_int(optarg, 1, 1000, &o->epochs)) return bad_value("--epochs", optarg); break;
+        case 'b': if (parse_int(optarg, 1, 256, &o->batch)) return bad_value("--batch", optarg); break;
+        case 't': if (parse_int(optarg, 1, 64, &o->threads)) return bad_value("--threads", optarg); break;
+        case 'v': if (parse_int(optarg, 0, 100000, &o->eval_frames)) return bad_value("--eval-frames", optarg); break;
+        case 'l':
+            errno = 0;
+            o->lr = strtof(optarg, &end);
+            if (errno || end == optarg || *end || !(o->lr > 0 && o->lr <= 1))
+                return bad_value("--lr", optarg);
             break;
-        case 't': o->threads = atoi(optarg); break;
-        case 'v': o->eval_frames = atoi(optarg); break;
-        default: return -1;
+        case 'd':
+            o->drift = optarg;
+            if (parse_drifts(optarg, o))
+                return bad_value("--drift", optarg);
+            break;
+        case 's':
+            errno = 0;
+            o->seed = strtoull(optarg, &end, 10);
+            if (errno || end == optarg || *end || optarg[0] == '-')
+                return bad_value("--seed", optarg);
+            break;
+        case 'z':
+            if (sscanf(optarg, "%dx%d%c", &o->width, &o->height, &(char){0}) != 2 ||
+                o->width < 64 || o->height < 64 || o->width > IMAGE_MAX_DIM ||
+                o->height > IMAGE_MAX_DIM || (o->width | o->height) & 1)
+                return bad_value("--size", optarg);
+            break;
+        case ':':
+            fprintf(stderr, "edgecam train: %s needs a value\n", argv[optind - 1]);
+            return -1;
+        default:
+            fprintf(stderr, "edgecam train: unknown option '%s' (see --help)\n", argv[optind - 1]);
+            return -1;
         }
     }
-    if ((!o->arch) == (!o->init) || !o->out || o->frames < 1 || o->frames > 100000 ||
-        o->every < 1 || o->epochs < 1 || o->batch < 1 || o->batch > 256 || !(o->lr > 0) ||
-        o->eval_frames < 0 || o->width < 64 || o->height < 64 || (o->width | o->height) & 1)
+    if (optind < argc) {
+        fprintf(stderr, "edgecam train: unexpected argument '%s'\n", argv[optind]);
         return -1;
+    }
+    if ((!o->arch) == (!o->init) || !o->out) {
+        fprintf(stderr, "edgecam train: give exactly one of --arch and --init, and --out\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -121,8 +203,6 @@ static image *half_size(const image *src)
     return dst;
 }
 
-static const char *const mix_presets[] = {"day", "night", "dusk", "fog", "noise", "shift", "novel"};
-
 /* Renders `count` samples (every `every`-th frame), one synthetic video per preset chunk. */
 static int make_samples(const struct train_opts *o, uint64_t seed, int count,
                         struct sample *out, ec_err *err)
@@ -134,9 +214,7 @@ static int make_samples(const struct train_opts *o, uint64_t seed, int count,
         so.width = o->width, so.height = o->height, so.seed = seed + (uint64_t)chunk * 7919;
         int take = count - made < 150 ? count - made : 150;
         so.frames = (int64_t)take * o->every;
-        const char *preset = strcmp(o->drift, "mix") == 0
-                                 ? mix_presets[chunk % (int)(sizeof mix_presets / sizeof *mix_presets)]
-                                 : o->drift;
+        const char *preset = o->drifts[chunk % o->ndrifts];
         if (synth_drift_preset(preset, &so, err))
             return -1;
         synth *s = synth_create(&so, err);
@@ -298,10 +376,8 @@ int cmd_train(int argc, char **argv)
         return EXIT_OK;
     }
     struct train_opts o;
-    if (parse_args(argc, argv, &o)) {
-        usage();
+    if (parse_args(argc, argv, &o))
         return EXIT_USAGE;
-    }
     nn_set_threads(o.threads);
     ec_err err = {0};
     detector *d = NULL;

@@ -14,6 +14,8 @@
 #include "core/det.h"
 #include "core/err.h"
 
+#include <stdint.h>
+
 enum { EVAL_MAX_DETS = 100, EVAL_COCO_THRESHOLDS = 10 };
 
 typedef struct eval_acc eval_acc;
@@ -47,5 +49,14 @@ double eval_coco_threshold(int i);
  * cls < 0 sums over every class. Returns 0, or -1 (bad class, no memory). */
 int eval_pr_at(const eval_acc *acc, int cls, double iou, float min_score, struct eval_pr *out,
                ec_err *err);
+
+/* ---- scoring a results store (store/store.h) ---- */
+typedef struct store store;
+
+/* Adds frames [first, first + n) of one edge from a results store, each scored by the answer
+ * the edge gave: its own detections, or its key frame's for a Ref. gt[i] is the ground truth
+ * of frame first + i. A frame without a row is an error (every frame read has one). */
+int eval_add_stored(eval_acc *acc, store *st, const char *edge_id, int64_t first, int64_t n,
+                    const struct det_list *gt, ec_err *err);
 
 #endif
