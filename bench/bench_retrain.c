@@ -5,6 +5,7 @@
 #include "bench/bench_retrain.h"
 
 #include "bench/bench.h"
+#include "config/config.h"
 #include "core/clock.h"
 #include "eval/eval.h"
 #include "net/net.h"
@@ -27,14 +28,24 @@ void bench_retrain_opts_default(struct bench_retrain_opts *o)
     o->work_dir = "/tmp/edgecam-bench-retrain";
     o->width = 640; /* the size the models are trained on (edgecam train) */
     o->height = 360;
-    o->fps = 10;
-    o->window_s = 6;
+    /* 30 s windows of 60 frames: scenes change within a window, so a round's frames differ
+     * (at 10 fps x 6 s they showed the same few cars) and a window's mAP is not one scene's. */
+    o->fps = 2;
+    o->window_s = 30;
     o->day_windows = 2;
     o->dusk_windows = 2;
     o->night_windows = 8;
-    o->eval_every = 2;
+    o->eval_every = 1;
     o->edge_score_thresh = 0.25f;
-    retrain_opts_default(&o->retrain);
+    /* What `edgecam edge`/`cloud` run by default: the retrain section's defaults. */
+    struct ec_config *cfg = malloc(sizeof *cfg);
+    if (cfg) {
+        config_defaults(cfg);
+        retrain_opts_from_config(&o->retrain, &cfg->retrain);
+        free(cfg);
+    } else {
+        retrain_opts_default(&o->retrain);
+    }
     o->seed = 7;
     o->out = stdout;
 }
@@ -282,10 +293,12 @@ static void print_report(struct bench_state *b, double secs)
                  "%d day, %d ramp, %d night)\n",
             o->width, o->height, o->fps, o->window_s, o->day_windows, o->dusk_windows,
             o->night_windows);
-    fprintf(out, "retrain: collect %d -> select %d per window, %d epochs %s lr %g, %s layers\n\n",
+    fprintf(out, "retrain: collect %d -> select %d per window, %d epochs %s lr %g, %s layers, "
+                 "labels >= %g, replay %g, holdout %g\n\n",
             o->retrain.collect_num, o->retrain.select_num, o->retrain.num_epoch,
             o->retrain.optimizer == NN_OPTIM_ADAM ? "Adam" : "SGD", o->retrain.lr,
-            o->retrain.head_only ? "head" : "all");
+            o->retrain.head_only ? "head" : "all", o->retrain.label_score_thresh,
+            o->retrain.replay_fraction, o->retrain.holdout_fraction);
     fprintf(out, "| window end (s) | night | frozen | with CL | golden | CL gap | frozen gap | "
                  "CL model | rounds |\n|---|---|---|---|---|---|---|---|---|\n");
     for (int w = 0; w < b->nw; w++) {

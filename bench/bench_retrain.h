@@ -23,8 +23,8 @@ struct bench_retrain_opts {
     FILE *out;
 };
 
-/* 640x360 at 10 fps, 6 s windows: 2 day, 2 ramping to night, 8 night; EdgeCam's retrain
- * defaults (20 -> 15 frames, 2 epochs SGD lr 0.005, all layers). */
+/* 640x360 at 2 fps, 30 s windows (60 frames): 2 day, 2 ramping to night, 8 night; the retrain
+ * knobs of the config's `retrain` defaults (what `edgecam edge` and `cloud` run). */
 void bench_retrain_opts_default(struct bench_retrain_opts *o);
 /* Runs the video three ways (lightweight model frozen, with continuous learning through the
  * real collector -> client -> loopback retrain service -> hot swap path, golden model), prints

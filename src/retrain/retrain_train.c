@@ -12,12 +12,19 @@
 #include <string.h>
 
 #define EVAL_SCORE_FLOOR 0.01f
+/* Held-out frames of past rounds kept to judge the next candidates: a round holds out only a
+ * few frames (4 of EdgeCam's 15), too few to tell a better model from a lucky one, and a
+ * worse model shipped costs the edge a whole window. */
+#define VALIDATION_HISTORY 12
 
 struct retrain_replay {
     int cap, n;
     image **frames;
     struct det_list *labels;
     uint64_t rng;
+    int vn; /* validation history, oldest first, <= VALIDATION_HISTORY */
+    image *vframes[VALIDATION_HISTORY];
+    struct det_list vlabels[VALIDATION_HISTORY];
 };
 
 static uint64_t rng_next(uint64_t *s)
@@ -71,6 +78,10 @@ void retrain_replay_destroy(retrain_replay *r)
     if (!r)
         return;
     replay_clear(r);
+    for (int i = 0; i < r->vn; i++) {
+        image_destroy(r->vframes[i]);
+        det_list_free(&r->vlabels[i]);
+    }
     free(r->frames);
     free(r->labels);
     free(r);
@@ -123,6 +134,29 @@ static void replay_refresh(retrain_replay *r, float fraction, const image *const
     free(nl);
 }
 
+/* Appends this round's held-out frames to the validation history, dropping the oldest. */
+static void validation_push(retrain_replay *r, const image *const frames[],
+                            const struct det_list labels[], int n)
+{
+    for (int i = 0; i < n; i++) {
+        image *c = image_clone(frames[i]);
+        struct det_list l;
+        if (!c || copy_labels(&l, &labels[i])) {
+            image_destroy(c);
+            return; /* out of memory: the history just stays shorter */
+        }
+        if (r->vn == VALIDATION_HISTORY) {
+            image_destroy(r->vframes[0]);
+            det_list_free(&r->vlabels[0]);
+            memmove(r->vframes, r->vframes + 1, sizeof *r->vframes * (VALIDATION_HISTORY - 1));
+            memmove(r->vlabels, r->vlabels + 1, sizeof *r->vlabels * (VALIDATION_HISTORY - 1));
+            r->vn--;
+        }
+        r->vframes[r->vn] = c;
+        r->vlabels[r->vn++] = l;
+    }
+}
+
 int retrain_label(const detector *golden, float thresh, const image *const frames[], int n,
                   struct det_list out[], ec_err *err)
 {
@@ -166,6 +200,32 @@ static void freeze_backbone(nn_model *m)
             m->params[i].trainable = 0;
 }
 
+/* A mirrored copy of a frame and its boxes: a round has few frames, and a street seen in a
+ * mirror is still a street, so half of the steps see the mirror (as `edgecam train`). */
+static image *mirror(const image *src, const struct det_list *in, struct det_list *out)
+{
+    image *img = image_clone(src);
+    if (!img || copy_labels(out, in)) {
+        image_destroy(img);
+        return NULL;
+    }
+    for (int y = 0; y < img->h; y++) {
+        uint8_t *r = image_row(img, y);
+        for (int x = 0; x < img->w / 2; x++)
+            for (int c = 0; c < img->c; c++) {
+                uint8_t t = r[x * img->c + c];
+                r[x * img->c + c] = r[(img->w - 1 - x) * img->c + c];
+                r[(img->w - 1 - x) * img->c + c] = t;
+            }
+    }
+    for (int k = 0; k < out->n; k++) {
+        float x1 = out->v[k].x1;
+        out->v[k].x1 = (float)img->w - out->v[k].x2;
+        out->v[k].x2 = (float)img->w - x1;
+    }
+    return img;
+}
+
 static int train_epochs(const struct retrain_opts *o, detector *cand, const image *const tf[],
                         const struct det_list tl[], int nt, uint64_t *rng, float *loss,
                         ec_err *err)
@@ -179,8 +239,10 @@ static int train_epochs(const struct retrain_opts *o, detector *cand, const imag
     int *order = malloc(sizeof(int) * (size_t)nt);
     const image **bi = malloc(sizeof(*bi) * (size_t)o->batch_size);
     struct det_list *bl = malloc(sizeof(*bl) * (size_t)o->batch_size);
+    image **flip = calloc((size_t)o->batch_size, sizeof *flip);
+    struct det_list *flip_l = calloc((size_t)o->batch_size, sizeof *flip_l);
     int rc = -1;
-    if (!opt || !order || !bi || !bl) {
+    if (!opt || !order || !bi || !bl || !flip || !flip_l) {
         if (opt)
             ec_err_set(err, EC_ENOMEM, "out of memory");
         goto out;
@@ -192,8 +254,12 @@ static int train_epochs(const struct retrain_opts *o, detector *cand, const imag
         for (int s = 0; s < nt; s += o->batch_size) {
             int bn = nt - s < o->batch_size ? nt - s : o->batch_size;
             for (int k = 0; k < bn; k++) {
-                bi[k] = tf[order[s + k]];
-                bl[k] = tl[order[s + k]]; /* shallow: read only */
+                int j = order[s + k];
+                image_destroy(flip[k]);
+                det_list_free(&flip_l[k]);
+                flip[k] = (rng_next(rng) & 1) ? mirror(tf[j], &tl[j], &flip_l[k]) : NULL;
+                bi[k] = flip[k] ? flip[k] : tf[j];
+                bl[k] = flip[k] ? flip_l[k] : tl[j]; /* shallow: read only */
             }
             if (detector_train_step(cand, opt, bi, bl, bn, loss, err))
                 goto out;
@@ -201,6 +267,12 @@ static int train_epochs(const struct retrain_opts *o, detector *cand, const imag
     }
     rc = 0;
 out:
+    for (int k = 0; flip && flip_l && k < o->batch_size; k++) {
+        image_destroy(flip[k]);
+        det_list_free(&flip_l[k]);
+    }
+    free(flip);
+    free(flip_l);
     nn_optim_destroy(opt);
     free(order);
     free(bi);
@@ -223,10 +295,10 @@ detector *retrain_finetune(const struct retrain_opts *o, const detector *current
     int nhold = (int)lroundf(o->holdout_fraction * (float)n);
     nhold = nhold < 1 ? 1 : nhold > n - 1 ? n - 1 : nhold;
     int nrep = replay ? replay->n : 0;
-    int nt = n - nhold + nrep;
+    int nt = n - nhold + nrep, nval = nhold + (replay ? replay->vn : 0);
     int *idx = malloc(sizeof(int) * (size_t)n);
-    const image **hf = malloc(sizeof(*hf) * (size_t)nhold);
-    struct det_list *hl = malloc(sizeof(*hl) * (size_t)nhold);
+    const image **hf = malloc(sizeof(*hf) * (size_t)nval);
+    struct det_list *hl = malloc(sizeof(*hl) * (size_t)nval);
     const image **tf = malloc(sizeof(*tf) * (size_t)nt);
     struct det_list *tl = malloc(sizeof(*tl) * (size_t)nt);
     detector *cand = NULL;
@@ -243,6 +315,8 @@ detector *retrain_finetune(const struct retrain_opts *o, const detector *current
         tf[i - nhold] = frames[idx[i]], tl[i - nhold] = labels[idx[i]];
     for (int i = 0; i < nrep; i++)
         tf[n - nhold + i] = replay->frames[i], tl[n - nhold + i] = replay->labels[i];
+    for (int i = nhold; i < nval; i++)
+        hf[i] = replay->vframes[i - nhold], hl[i] = replay->vlabels[i - nhold];
     res->train_new = n - nhold;
     res->holdout = nhold;
     res->replayed = nrep;
@@ -254,16 +328,19 @@ detector *retrain_finetune(const struct retrain_opts *o, const detector *current
     if (train_epochs(o, cand, tf, tl, nt, &rng, &res->last_loss, err))
         goto fail;
     double t1 = clock_mono_s();
-    res->map_before = retrain_eval_map(current, hf, hl, nhold, err);
-    res->map_after = retrain_eval_map(cand, hf, hl, nhold, err);
+    /* Old vs new on this round's held-out frames and the recent rounds' (never trained on). */
+    res->map_before = retrain_eval_map(current, hf, hl, nval, err);
+    res->map_after = retrain_eval_map(cand, hf, hl, nval, err);
     if (res->map_before < -1.5 || res->map_after < -1.5)
         goto fail;
     res->train_ms = (t1 - t0) * 1e3;
     res->eval_ms = (clock_mono_s() - t1) * 1e3;
     /* Held-out frames without any label cannot tell the models apart: keep the old one. */
     res->accepted = res->map_before >= 0 && res->map_after > res->map_before;
-    if (replay)
+    if (replay) {
         replay_refresh(replay, o->replay_fraction, tf, tl, nt);
+        validation_push(replay, hf, hl, nhold);
+    }
     free(idx), free(hf), free(hl), free(tf), free(tl);
     return cand;
 fail:
