@@ -3,6 +3,7 @@
 #define EDGECAM_BENCH_BENCH_H
 
 #include "core/err.h"
+#include "policy/policy.h"
 
 #include <stdio.h>
 
@@ -39,23 +40,36 @@ struct policy_run_opts {
     double diff_thresh;
     int queue_size, workers;
     double wait_thresh_s;
+    struct policy_params params; /* every policy's parameters (paths, thresholds, assisted) */
+    /* 0: edge-b only serves edge-a as its peer. 1: edge-b also runs the same policy at the same
+     * time on the same kind of video (next seed, always live-paced), each edge the other's
+     * peer; so with realtime 0 edge-a's queue is the longer one. */
+    int both_edges;
+    const char *video_b; /* edge-b's video when both_edges; NULL: `video` with the next seed */
 };
 
-/* What one policy achieved. Ref frames are scored with their key frame's detections. */
+/* What one policy achieved on one edge. Ref frames are scored with their key frame's
+ * detections. Every frame index 0..frames_read-1 was found in the store (else an error). */
 struct policy_run_result {
     double map50;
-    long frames, finished, ref, timeout, dropped;
+    long frames, finished, ref, timeout, dropped; /* rows stored, by outcome */
     double p50_ms, p99_ms;
     double fps;           /* frames read per second of wall time */
     double bytes_per_frame;
     long fallbacks;
+    long frames_read;     /* by the edge's source */
+    long det_rows;        /* stored frames with at least one detection */
+    long long bytes_stored, bytes_counted; /* sum over rows; the node's own counter */
+    long by_dest[4];      /* key frames per policy_dest */
+    long regions_sent;    /* Edge-Cloud-Assisted regions */
 };
 
 void policy_run_opts_default(struct policy_run_opts *o);
-/* Starts a cloud (golden model) and a peer edge on loopback, runs one edge with `policy` over
- * the video, and scores the stored rows against the synthetic ground truth. */
-int policy_run(const struct policy_run_opts *o, const char *policy, struct policy_run_result *out,
-               ec_err *err);
+/* Starts a cloud (golden model) and edge-b on loopback, runs edge-a (and edge-b when
+ * both_edges) with `policy` over the video, and scores the stored rows against the synthetic
+ * ground truth: out[0] is edge-a, out[1] edge-b (filled when both_edges). */
+int policy_run(const struct policy_run_opts *o, const char *policy,
+               struct policy_run_result out[2], ec_err *err);
 /* The table for every built-in policy (or the comma-separated `only`). */
 int bench_policies(const struct policy_run_opts *o, const char *only, FILE *out, ec_err *err);
 

@@ -160,13 +160,14 @@ static int offload(edge_node *n, int peer, const struct frame *f, const image *i
 }
 
 /* Edge-Cloud-Assisted upload. EdgeCam blacks out everything but the uncertain boxes; the golden
- * model never saw such frames and misses most objects in them (mAP@0.5 0.15 on night frames
+ * model never saw such frames and misses most objects in them (mAP@0.5 0.10 on night frames
  * even with the true boxes as regions). So the cloud gets the frame at the path's height, sharp
  * inside each region widened by REGION_MARGIN per side, and elsewhere as CONTEXT_BLOCK-pixel
- * block means, which JPEG codes as DC-only blocks: scene context for a few bits a block. */
-#define REGION_MARGIN 0.25f
-#define CONTEXT_BLOCK 16    /* a multiple of the 4:2:0 MCU (16), aligned with it */
-#define FULL_FRAME_COVER 0.5 /* regions over half the frame: the whole frame costs little more */
+ * block means, which JPEG codes as DC-only blocks: scene context for a few bits a block.
+ * Measurements: docs/policies.md. */
+#define REGION_MARGIN 0.5f
+#define CONTEXT_BLOCK 16     /* a multiple of the 4:2:0 MCU (16), aligned with it */
+#define FULL_FRAME_COVER 0.3 /* regions over 30% of the frame: the whole frame costs little more */
 
 static void block_means(const image *src, image *dst)
 {
@@ -187,10 +188,12 @@ static void block_means(const image *src, image *dst)
         }
 }
 
-/* The upload for regions idx[0..n) of `dets` (frame pixels), at `height` (0: as is). */
+/* The upload for regions idx[0..n) of `dets` (frame pixels), at `height` (0: as is).
+ * *whole = 1 when it is the whole frame. */
 static image *region_view(const image *img, int height, const struct det_list *dets,
-                          const int *idx, int n, ec_err *err)
+                          const int *idx, int n, int *whole, ec_err *err)
 {
+    *whole = 0;
     image *scaled = height > 0 && height < img->h ? image_resize_height(img, height, err) : NULL;
     if (height > 0 && height < img->h && !scaled)
         return NULL;
@@ -218,13 +221,13 @@ static image *region_view(const image *img, int height, const struct det_list *d
                 *cell = 1;
             }
     }
-    int whole = covered > FULL_FRAME_COVER * src->w * src->h;
-    if (!whole)
+    *whole = covered > FULL_FRAME_COVER * src->w * src->h;
+    if (!*whole)
         block_means(src, view);
     for (int y = 0; y < src->h; y++) {
         const uint8_t *in = inside + (size_t)y * src->w;
         for (int x = 0; x < src->w; x++)
-            if (whole || in[x])
+            if (*whole || in[x])
                 memcpy(image_row(view, y) + (size_t)x * src->c,
                        image_row(src, y) + (size_t)x * src->c, (size_t)src->c);
     }
@@ -248,7 +251,8 @@ static int run_assisted(edge_node *n, const struct frame *f, const struct policy
         return 0;
     struct det_list cloud = {0};
     ec_err oerr = {0};
-    image *view = region_view(f->img, d->height, &out->dets, idx, nreg, &oerr);
+    int whole;
+    image *view = region_view(f->img, d->height, &out->dets, idx, nreg, &whole, &oerr);
     int rc = view ? offload(n, -1, f, view, 0, d->quality, &cloud, &out->bytes_sent, &oerr) : -1;
     if (rc == 0) /* the view's pixels -> the frame's */
         wire_dets_rescale(&cloud, view->w, view->h, f->img->w, f->img->h);
@@ -262,12 +266,13 @@ static int run_assisted(edge_node *n, const struct frame *f, const struct policy
     }
     atomic_fetch_add(&n->regions_sent, nreg);
     struct det_list merged = {0};
+    /* The cloud's answer replaces the regions it saw, or every local box when it saw the
+     * whole frame (the local model's confident boxes are the ones it got wrong then). */
     for (int i = 0, r = 0; i < out->dets.n; i++) {
-        if (r < nreg && idx[r] == i) {
-            r++; /* replaced by the cloud's answer */
-            continue;
-        }
-        det_list_push(&merged, out->dets.v[i]);
+        int replaced = r < nreg && idx[r] == i;
+        r += replaced;
+        if (!replaced && !whole)
+            det_list_push(&merged, out->dets.v[i]);
     }
     for (int i = 0; i < cloud.n; i++)
         det_list_push(&merged, cloud.v[i]);
