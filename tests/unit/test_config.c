@@ -65,12 +65,16 @@ static void test_defaults_follow_edgecam_smarteye(void **state)
     assert_int_equal(c->policy.smarteye.local_pending_max, 2);
     assert_int_equal(c->policy.smarteye.downsize_height, 240);
     assert_true(c->retrain.window == 90.0);
-    assert_int_equal(c->retrain.collect_num, 20);
-    assert_int_equal(c->retrain.select_num, 15);
-    assert_int_equal(c->retrain.num_epoch, 2);
-    assert_true(c->retrain.lr == 0.005 && c->retrain.momentum == 0.9);
-    assert_true(c->retrain.weight_decay == 5e-4 && c->retrain.label_score_thresh == 0.6);
-    assert_true(c->retrain.replay_fraction == 0.25);
+    /* Continuous learning departs from EdgeCam's 20 -> 15 frames, 2 epochs of SGD lr 0.005,
+     * labels >= 0.6 and a quarter replayed, which recover too slowly after drift (measured in
+     * docs/continuous-learning.md); momentum and weight decay are EdgeCam's. */
+    assert_int_equal(c->retrain.collect_num, 30);
+    assert_int_equal(c->retrain.select_num, 24);
+    assert_int_equal(c->retrain.num_epoch, 4);
+    assert_true(c->retrain.optimizer == CONFIG_OPTIMIZER_ADAM && c->retrain.lr == 0.0005);
+    assert_true(c->retrain.momentum == 0.9 && c->retrain.layers == CONFIG_LAYERS_ALL);
+    assert_true(c->retrain.weight_decay == 5e-4 && c->retrain.label_score_thresh == 0.5);
+    assert_true(c->retrain.replay_fraction == 0.5);
     assert_int_equal(c->store.kind, CONFIG_STORE_SQLITE);
     ec_err err;
     assert_int_equal(config_validate(c, &err), 0);
@@ -117,10 +121,10 @@ static void test_example_file_loads(void **state)
     rc = config_load_file(source_path("configs/demo.yaml"), c, &err);
     if (rc != 0)
         fail_msg("%s", err.msg);
-    assert_int_equal(c->policy.name, CONFIG_POLICY_EDGE_CLOUD_ASSISTED);
-    assert_false(c->edge.source.realtime);
+    /* The demo's own keys; it fills ports, ids, peers and policies per process. */
+    assert_true(c->edge.source.realtime);
     assert_int_equal(c->edge.source.kind, CONFIG_SOURCE_SYNTH);
-    assert_int_equal(c->edge.listen.port, 8101);
+    assert_string_equal(c->edge.source.uri, "synth://day-to-night?frames=600&fps=10&seed=7");
     assert_true(c->gateway.monitor_interval == 0.5);
     free(c);
 }
@@ -286,8 +290,8 @@ static void test_error_messages_name_key_and_line(void **state)
          "t.yaml:2: edge.peers: must be a list of at most 16 entries (got a mapping)"},
         {"gateway:\n  backends:\n    - {name: a, url: 'http://a', kind: grpc}\n",
          "t.yaml:3: gateway.backends[0].kind: must be one of edgecam|kserve (got \"grpc\")"},
-        {"retrain:\n  select_num: 30\n",
-         "t.yaml:2: retrain.select_num: must be <= collect_num (got 30 > 20)"},
+        {"retrain:\n  select_num: 40\n",
+         "t.yaml:2: retrain.select_num: must be <= collect_num (got 40 > 30)"},
         {"security:\n  tls_cert: c.pem\n",
          "t.yaml:2: security.tls_key: tls_cert and tls_key must be set together"},
         {"policy:\n  assisted: {low: 0.7}\n", "t.yaml:2: policy.assisted.low: must be <= high (got 0.7 > 0.6)"},
