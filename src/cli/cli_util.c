@@ -5,6 +5,8 @@
 #include "synth/synth.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +15,46 @@
 #ifndef EDGECAM_SOURCE_DIR
 #define EDGECAM_SOURCE_DIR "."
 #endif
+
+int cli_parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_int(const char *s, long lo, long hi, int *out)
+{
+    long v;
+    if (lo < INT_MIN || hi > INT_MAX || cli_parse_long(s, lo, hi, &v) != 0)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int cli_parse_double(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_float(const char *s, float lo, float hi, float *out)
+{
+    double v;
+    if (cli_parse_double(s, lo, hi, &v) != 0)
+        return -1;
+    *out = (float)v;
+    return 0;
+}
 
 static int cmdline_log_level = -1;
 

@@ -32,6 +32,12 @@ int cli_unbuilt(const char *name, const char *what);
 
 /* The --log-level given before the subcommand: it wins over log.level of any config. */
 void cli_set_log_level(enum log_level lvl);
+/* Whole-string number parsing for options: 0, or -1 when s is not a number in [lo, hi]. */
+int cli_parse_long(const char *s, long lo, long hi, long *out);
+int cli_parse_int(const char *s, long lo, long hi, int *out);
+int cli_parse_double(const char *s, double lo, double hi, double *out);
+int cli_parse_float(const char *s, float lo, float hi, float *out);
+
 /* Loads `path` over the defaults (NULL: defaults only), validates, applies log settings.
  * Prints the error and returns EXIT_USAGE on failure. */
 int cli_load_config(const char *path, struct ec_config *cfg);

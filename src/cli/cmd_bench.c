@@ -50,16 +50,6 @@ static int parse_sizes(const char *s, struct bench_opts *o)
     return o->nsizes > 0 ? 0 : -1;
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end || v < lo || v > hi)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 int cmd_bench(int argc, char **argv)
 {
     struct bench_opts o;
@@ -84,10 +74,10 @@ int cmd_bench(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 's': section = optarg; break;
-        case 'f': bad |= parse_int(optarg, 2, 100000, &o.frames); break;
+        case 'f': bad |= cli_parse_int(optarg, 2, 100000, &o.frames); break;
         case 'z': bad |= parse_sizes(optarg, &o); break;
-        case 'i': bad |= parse_int(optarg, 1, 1000, &o.interval); break;
-        case 't': bad |= parse_int(optarg, 1, 64, &o.max_threads); break;
+        case 'i': bad |= cli_parse_int(optarg, 1, 1000, &o.interval); break;
+        case 't': bad |= cli_parse_int(optarg, 1, 64, &o.max_threads); break;
         case 'd': o.dir = optarg; break;
         case 'v': po.video = optarg; break;
         case 'p': only = optarg; break;

@@ -39,16 +39,6 @@ static void usage(FILE *out)
             config_enum_choices(CONFIG_ENUM_POLICY));
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 struct demo_args {
     const char *config;
     int quick, frames_set, snaps_set;
@@ -69,10 +59,10 @@ static int parse_args(int argc, char **argv, struct demo_opts *o, struct demo_ar
         case 'c': a->config = optarg; break;
         case 'o': o->out_dir = optarg; break;
         case 'p': o->policies = optarg; break;
-        case 'f': bad |= parse_int(optarg, 1, 1000000, &o->frames); a->frames_set = 1; break;
+        case 'f': bad |= cli_parse_int(optarg, 1, 1000000, &o->frames); a->frames_set = 1; break;
         case 'q': a->quick = 1; break;
-        case 'b': bad |= parse_int(optarg, 0, 65530, &o->base_port); break;
-        case 's': bad |= parse_int(optarg, 0, 32, &o->snapshots); a->snaps_set = 1; break;
+        case 'b': bad |= cli_parse_int(optarg, 0, 65530, &o->base_port); break;
+        case 's': bad |= cli_parse_int(optarg, 0, 32, &o->snapshots); a->snaps_set = 1; break;
         case 'h': usage(stdout); return -1;
         default: usage(stderr); return EXIT_USAGE;
         }

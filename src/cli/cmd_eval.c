@@ -52,28 +52,6 @@ static void eval_usage(FILE *out)
             "exit: 0 scored, 1 runtime failure (unreadable model or video), 2 usage error\n");
 }
 
-static int parse_int(const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
-static int parse_float(const char *s, float lo, float hi, float *out)
-{
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi))
-        return -1;
-    *out = v;
-    return 0;
-}
-
 enum { OPT_GT = 256, OPT_EVERY, OPT_THRESH, OPT_THREADS };
 
 static int parse_args(int argc, char **argv, struct eval_opts *o)
@@ -97,9 +75,9 @@ static int parse_args(int argc, char **argv, struct eval_opts *o)
         case 'v': o->video = optarg; break;
         case 'c': o->config = optarg; break;
         case OPT_GT: o->gt = optarg; break;
-        case OPT_EVERY: if (parse_int(optarg, 1, 1000000, &o->every)) bad = "--every"; break;
-        case OPT_THRESH: if (parse_float(optarg, 0, 1, &o->score_thresh)) bad = "--score-thresh"; break;
-        case OPT_THREADS: if (parse_int(optarg, 1, 64, &o->threads)) bad = "--threads"; break;
+        case OPT_EVERY: if (cli_parse_int(optarg, 1, 1000000, &o->every)) bad = "--every"; break;
+        case OPT_THRESH: if (cli_parse_float(optarg, 0, 1, &o->score_thresh)) bad = "--score-thresh"; break;
+        case OPT_THREADS: if (cli_parse_int(optarg, 1, 64, &o->threads)) bad = "--threads"; break;
         case ':':
             fprintf(stderr, "edgecam eval: %s needs a value\n", argv[optind - 1]);
             return -1;

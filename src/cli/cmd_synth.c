@@ -40,28 +40,6 @@ static void synth_usage(FILE *out)
             SYNTH_MAX_OBJECTS);
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_double(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi))
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* "A" or "A:B", each 0..1. */
 static int parse_knob(const char *s, float *start, float *end)
 {
@@ -73,10 +51,10 @@ static int parse_knob(const char *s, float *start, float *end)
     if (colon)
         *colon = '\0';
     double a, b;
-    if (parse_double(buf, 0, 1, &a))
+    if (cli_parse_double(buf, 0, 1, &a))
         return -1;
     b = a;
-    if (colon && parse_double(colon + 1, 0, 1, &b))
+    if (colon && cli_parse_double(colon + 1, 0, 1, &b))
         return -1;
     *start = (float)a;
     *end = (float)b;
@@ -146,10 +124,10 @@ int cmd_synth(int argc, char **argv)
         case OPT_GT: gt = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': synth_usage(stdout); return EXIT_OK;
-        case OPT_FRAMES: if (parse_long(optarg, 1, 100000000, &v)) bad = "--frames"; else o.frames = v; break;
-        case OPT_WIDTH: if (parse_long(optarg, 64, IMAGE_MAX_DIM, &v)) bad = "--width"; else o.width = (int)v; break;
-        case OPT_HEIGHT: if (parse_long(optarg, 64, IMAGE_MAX_DIM, &v)) bad = "--height"; else o.height = (int)v; break;
-        case OPT_FPS: if (parse_double(optarg, 0.01, 1000, &d)) bad = "--fps"; else o.fps = d; break;
+        case OPT_FRAMES: if (cli_parse_long(optarg, 1, 100000000, &v)) bad = "--frames"; else o.frames = v; break;
+        case OPT_WIDTH: if (cli_parse_long(optarg, 64, IMAGE_MAX_DIM, &v)) bad = "--width"; else o.width = (int)v; break;
+        case OPT_HEIGHT: if (cli_parse_long(optarg, 64, IMAGE_MAX_DIM, &v)) bad = "--height"; else o.height = (int)v; break;
+        case OPT_FPS: if (cli_parse_double(optarg, 0.01, 1000, &d)) bad = "--fps"; else o.fps = d; break;
         case OPT_SEED: {
             char *end;
             errno = 0;
@@ -160,7 +138,7 @@ int cmd_synth(int argc, char **argv)
                 o.seed = s;
             break;
         }
-        case OPT_OBJECTS: if (parse_long(optarg, 0, SYNTH_MAX_OBJECTS, &v)) bad = "--objects"; else o.max_objects = (int)v; break;
+        case OPT_OBJECTS: if (cli_parse_long(optarg, 0, SYNTH_MAX_OBJECTS, &v)) bad = "--objects"; else o.max_objects = (int)v; break;
         case OPT_DRIFT:
             if (synth_drift_preset(optarg, &o, &err)) {
                 fprintf(stderr, "edgecam synth: %s\n", err.msg);

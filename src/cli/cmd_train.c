@@ -48,17 +48,6 @@ static void usage(void)
            "\nexit: 0 trained and saved, 1 runtime failure, 2 usage error\n");
 }
 
-static int parse_int(const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 /* synth's presets; the first MIX_COUNT are what "mix" stands for. */
 static const char *const presets[] = {"day", "night", "dusk", "fog", "noise", "shift", "novel",
                                       "day-to-night", "all"};
@@ -119,12 +108,12 @@ static int parse_args(int argc, char **argv, struct train_opts *o)
         case 'a': o->arch = optarg; break;
         case 'i': o->init = optarg; break;
         case 'o': o->out = optarg; break;
-        case 'f': if (parse_int(optarg, 1, 100000, &o->frames)) return bad_value("--frames", optarg); break;
-        case 'k': if (parse_int(optarg, 1, 1000, &o->every)) return bad_value("--every", optarg); break;
-        case 'e': if (parse_int(optarg, 1, 1000, &o->epochs)) return bad_value("--epochs", optarg); break;
-        case 'b': if (parse_int(optarg, 1, 256, &o->batch)) return bad_value("--batch", optarg); break;
-        case 't': if (parse_int(optarg, 1, 64, &o->threads)) return bad_value("--threads", optarg); break;
-        case 'v': if (parse_int(optarg, 0, 100000, &o->eval_frames)) return bad_value("--eval-frames", optarg); break;
+        case 'f': if (cli_parse_int(optarg, 1, 100000, &o->frames)) return bad_value("--frames", optarg); break;
+        case 'k': if (cli_parse_int(optarg, 1, 1000, &o->every)) return bad_value("--every", optarg); break;
+        case 'e': if (cli_parse_int(optarg, 1, 1000, &o->epochs)) return bad_value("--epochs", optarg); break;
+        case 'b': if (cli_parse_int(optarg, 1, 256, &o->batch)) return bad_value("--batch", optarg); break;
+        case 't': if (cli_parse_int(optarg, 1, 64, &o->threads)) return bad_value("--threads", optarg); break;
+        case 'v': if (cli_parse_int(optarg, 0, 100000, &o->eval_frames)) return bad_value("--eval-frames", optarg); break;
         case 'l':
             errno = 0;
             o->lr = strtof(optarg, &end);
