@@ -167,7 +167,11 @@ static int record_version(retrain_service *s, const char *lineage, int version, 
     snprintf(mv.name, sizeof mv.name, "%s", lineage);
     mv.version = version;
     mv.created_ms = clock_wall_ms();
-    snprintf(mv.path, sizeof mv.path, "%s", path);
+    size_t plen = strlen(path);
+    if (plen >= sizeof mv.path) /* a cut path would point at another file */
+        return ec_err_set(err, EC_EINVAL, "model path longer than %zu bytes: %s",
+                          sizeof mv.path - 1, path);
+    memcpy(mv.path, path, plen + 1);
     retrain_sha256_hex(buf, len, mv.sha256);
     mv.map50 = map50 >= 0 && map50 <= 1 ? map50 : -1;
     return store_put_model_version(s->o.store, &mv, err);

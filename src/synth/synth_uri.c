@@ -21,7 +21,7 @@ static int parse_num(const char *key, const char *val, double lo, double hi, dou
 
 static int apply_param(struct synth_opts *o, const char *key, const char *val, ec_err *err)
 {
-    double v;
+    double v = 0;
     if (strcmp(key, "frames") == 0) {
         if (parse_num(key, val, 0, 1e9, &v, err))
             return -1;
