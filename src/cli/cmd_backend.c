@@ -85,14 +85,9 @@ static int parse_args(int argc, char **argv, struct ec_config *cfg)
         return -1;
     if (listen)
         snprintf(cfg->backend.listen.address, sizeof cfg->backend.listen.address, "%s", listen);
-    if (port) {
-        char *end;
-        long v = strtol(port, &end, 10);
-        if (*end || end == port || v < 0 || v > 65535) {
-            fprintf(stderr, "edgecam backend: --port must be 0..65535 (got '%s')\n", port);
-            return -1;
-        }
-        cfg->backend.listen.port = (int)v;
+    if (port && cli_parse_int(port, 0, 65535, &cfg->backend.listen.port) != 0) {
+        fprintf(stderr, "edgecam backend: --port must be 0..65535 (got '%s')\n", port);
+        return -1;
     }
     for (int i = 0; i < extra.nmodels && cfg->backend.nmodels < CONFIG_MAX_MODELS; i++)
         cfg->backend.models[cfg->backend.nmodels++] = extra.models[i];

@@ -98,14 +98,9 @@ static int parse_args(int argc, char **argv, struct ec_config *cfg)
     struct config_gateway *g = &cfg->gateway;
     if (listen)
         snprintf(g->listen.address, sizeof g->listen.address, "%s", listen);
-    if (port) {
-        char *end;
-        long v = strtol(port, &end, 10);
-        if (*end || end == port || v < 0 || v > 65535) {
-            fprintf(stderr, "edgecam gateway: --port must be 0..65535 (got '%s')\n", port);
-            return -1;
-        }
-        g->listen.port = (int)v;
+    if (port && cli_parse_int(port, 0, 65535, &g->listen.port) != 0) {
+        fprintf(stderr, "edgecam gateway: --port must be 0..65535 (got '%s')\n", port);
+        return -1;
     }
     if (dispatch) {
         int d = config_enum_parse(CONFIG_ENUM_DISPATCH, dispatch);
