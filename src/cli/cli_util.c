@@ -56,6 +56,18 @@ int cli_parse_float(const char *s, float lo, float hi, float *out)
     return 0;
 }
 
+int cli_listen_override(struct config_listen *l, const char *cmd, const char *addr,
+                        const char *port)
+{
+    if (addr)
+        snprintf(l->address, sizeof l->address, "%s", addr);
+    if (port && cli_parse_int(port, 0, 65535, &l->port) != 0) {
+        fprintf(stderr, "edgecam %s: --port must be 0..65535 (got '%s')\n", cmd, port);
+        return -1;
+    }
+    return 0;
+}
+
 static int cmdline_log_level = -1;
 
 void cli_set_log_level(enum log_level lvl)

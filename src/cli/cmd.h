@@ -38,6 +38,11 @@ int cli_parse_int(const char *s, long lo, long hi, int *out);
 int cli_parse_double(const char *s, double lo, double hi, double *out);
 int cli_parse_float(const char *s, float lo, float hi, float *out);
 
+/* Applies --listen ADDR / --port N (either may be NULL) to a server's listen section; prints
+ * the error naming `cmd` and returns -1 on a bad port. */
+int cli_listen_override(struct config_listen *l, const char *cmd, const char *addr,
+                        const char *port);
+
 /* Loads `path` over the defaults (NULL: defaults only), validates, applies log settings.
  * Prints the error and returns EXIT_USAGE on failure. */
 int cli_load_config(const char *path, struct ec_config *cfg);

@@ -83,12 +83,8 @@ static int parse_args(int argc, char **argv, struct ec_config *cfg)
     ec_err err = {0};
     if (cli_load_config(file, cfg) != EXIT_OK)
         return -1;
-    if (listen)
-        snprintf(cfg->backend.listen.address, sizeof cfg->backend.listen.address, "%s", listen);
-    if (port && cli_parse_int(port, 0, 65535, &cfg->backend.listen.port) != 0) {
-        fprintf(stderr, "edgecam backend: --port must be 0..65535 (got '%s')\n", port);
+    if (cli_listen_override(&cfg->backend.listen, "backend", listen, port) != 0)
         return -1;
-    }
     for (int i = 0; i < extra.nmodels && cfg->backend.nmodels < CONFIG_MAX_MODELS; i++)
         cfg->backend.models[cfg->backend.nmodels++] = extra.models[i];
     if (config_validate(cfg, &err) != 0) {

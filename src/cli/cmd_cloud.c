@@ -39,10 +39,8 @@ int cmd_cloud(int argc, char **argv)
     int rc = cli_load_config(path, &cfg);
     if (rc != EXIT_OK)
         return rc;
-    if (port && cli_parse_int(port, 0, 65535, &cfg.cloud.listen.port) != 0) {
-        fprintf(stderr, "edgecam cloud: --port must be 0..65535 (got '%s')\n", port);
+    if (cli_listen_override(&cfg.cloud.listen, "cloud", NULL, port) != 0)
         return EXIT_USAGE;
-    }
     ec_err err = {0};
     if (optind < argc || config_validate(&cfg, &err) != 0) {
         fprintf(stderr, "edgecam cloud: %s\n", optind < argc ? "unexpected argument" : err.msg);

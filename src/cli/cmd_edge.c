@@ -170,10 +170,8 @@ static int parse_args(int argc, char **argv, struct ec_config *cfg)
     }
     if (ov[3])
         snprintf(cfg->edge.cloud_url, sizeof cfg->edge.cloud_url, "%s", ov[3]);
-    if (ov[4] && cli_parse_int(ov[4], 0, 65535, &cfg->edge.listen.port) != 0) {
-        fprintf(stderr, "edgecam edge: --port must be 0..65535 (got '%s')\n", ov[4]);
+    if (cli_listen_override(&cfg->edge.listen, "edge", NULL, ov[4]) != 0)
         return EXIT_USAGE;
-    }
     ec_err err = {0};
     if (config_validate(cfg, &err) != 0) {
         fprintf(stderr, "edgecam edge: %s\n", err.msg);

@@ -96,12 +96,8 @@ static int parse_args(int argc, char **argv, struct ec_config *cfg)
     if (cli_load_config(file, cfg) != EXIT_OK)
         return -1;
     struct config_gateway *g = &cfg->gateway;
-    if (listen)
-        snprintf(g->listen.address, sizeof g->listen.address, "%s", listen);
-    if (port && cli_parse_int(port, 0, 65535, &g->listen.port) != 0) {
-        fprintf(stderr, "edgecam gateway: --port must be 0..65535 (got '%s')\n", port);
+    if (cli_listen_override(&g->listen, "gateway", listen, port) != 0)
         return -1;
-    }
     if (dispatch) {
         int d = config_enum_parse(CONFIG_ENUM_DISPATCH, dispatch);
         if (d < 0) {
