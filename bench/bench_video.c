@@ -2,15 +2,14 @@
 #include "bench/bench.h"
 #include "bench/bench_util.h"
 
-#include "core/bqueue.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "edge/edge.h"
 #include "filter/filter.h"
 #include "video/video.h"
 
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,74 +66,50 @@ static int our_decode_fps(const char *path, int threads, double *fps, ec_err *er
     return rc < 0 ? -1 : 0;
 }
 
-struct reader {
-    source *src;
-    bqueue *q;
-    int64_t frames;
-    int rc;
-    ec_err err;
-};
-
-static void *reader_main(void *arg)
+/* Key frames are scheduled and recorded, but not analysed: the bench measures ingest. */
+static int no_inference(void *ctx, const struct frame *f, struct edge_infer_result *out,
+                        ec_err *err)
 {
-    struct reader *r = arg;
-    struct frame f;
-    while ((r->rc = source_read(r->src, &f, &r->err)) == 1) {
-        r->frames++;
-        if (!f.sampled) {
-            frame_release(&f);
-            continue;
-        }
-        struct frame *copy = malloc(sizeof *copy);
-        if (!copy) {
-            frame_release(&f);
-            continue;
-        }
-        *copy = f;
-        bqueue_push(r->q, copy, -1); /* the bench waits rather than drops */
-    }
-    bqueue_close(r->q);
-    return NULL;
+    (void)ctx, (void)f, (void)out, (void)err;
+    return 0;
 }
 
-/* As the edge runs it: a reader thread (decode + sample) feeding a filter thread. */
+/* The edge's own ingest (src/edge/pipeline.c): reader thread (decode + sample), dispatch
+ * thread (colour conversion + filter + decision), every frame's outcome recorded in an
+ * in-memory SQLite store; inference is a no-op. */
 static int pipeline_fps(const char *path, int threads, int interval, enum filter_feature feat,
                         double *fps, int64_t *keys, ec_err *err)
 {
-    struct filter_opts fo;
-    filter_opts_default(&fo);
-    fo.feature = feat;
-    filter *flt = filter_create(&fo, err);
-    if (!flt)
+    store *st = store_open(&(struct store_opts){.path = ":memory:"}, err);
+    if (!st)
         return -1;
-    struct reader r = {.q = bqueue_create(8)};
-    r.src = open_source(path, threads, interval, err);
-    if (!r.src || !r.q) {
-        filter_destroy(flt);
-        bqueue_destroy(r.q);
-        return -1;
+    struct edge_pipeline_opts po;
+    edge_pipeline_opts_init(&po);
+    po.edge_id = "bench";
+    po.source.kind = SOURCE_FILE;
+    po.source.uri = path;
+    po.source.decode_threads = threads;
+    po.source.sample_interval = interval;
+    po.filter.feature = feat;
+    po.store = st;
+    po.infer = no_inference;
+    edge_pipeline *p = edge_pipeline_create(&po, err);
+    int rc = -1;
+    if (p) {
+        double t0 = clock_mono_s();
+        rc = edge_pipeline_run(p, err);
+        double secs = clock_mono_s() - t0;
+        struct edge_pipeline_stats ps;
+        edge_pipeline_stats(p, &ps);
+        *fps = ps.frames_read / secs;
+        *keys = ps.key_frames;
+        if (rc == 0 && ps.recorded != ps.frames_read)
+            rc = ec_err_set(err, EC_EINVAL, "pipeline recorded %lld of %lld frames",
+                            (long long)ps.recorded, (long long)ps.frames_read);
+        edge_pipeline_destroy(p);
     }
-    double t0 = clock_mono_s();
-    pthread_t th;
-    pthread_create(&th, NULL, reader_main, &r);
-    struct frame *f;
-    *keys = 0;
-    while ((f = bqueue_pop(r.q, -1)) != NULL) {
-        *keys += filter_push(flt, f->img, NULL) == FILTER_KEY;
-        frame_release(f);
-        free(f);
-    }
-    pthread_join(th, NULL);
-    *fps = r.frames / (clock_mono_s() - t0);
-    source_destroy(r.src);
-    bqueue_destroy(r.q);
-    filter_destroy(flt);
-    if (r.rc < 0) {
-        if (err)
-            *err = r.err;
-        return -1;
-    }
-    return 0;
+    store_close(st);
+    return rc;
 }
 
 static int load_frames(const char *path, image **imgs, int *n, ec_err *err)
@@ -250,7 +225,7 @@ int bench_video(const struct bench_opts *o, ec_err *err)
     filter_opts_default(&fo);
     fprintf(o->out,
             "== video: %d-frame synthetic H.264 clips; pipeline = decode + sample every %d + %s "
-            "filter (reader and filter threads)\n",
+            "filter, the edge's own pipeline (src/edge) with inference off\n",
             o->frames, o->interval, filter_feature_name(fo.feature));
     fprintf(o->out, "%6s %7s %11s %10s %6s %12s %6s %9s\n", "size", "threads", "ffmpeg_fps",
             "decode_fps", "ratio", "pipeline_fps", "ratio", "keyframes");

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-image *image_create(int w, int h, int c)
+static image *image_alloc(int w, int h, int c, int zero)
 {
     if (w <= 0 || h <= 0 || w > IMAGE_MAX_DIM || h > IMAGE_MAX_DIM || (c != 1 && c != 3))
         return NULL;
@@ -16,13 +16,18 @@ image *image_create(int w, int h, int c)
     img->h = h;
     img->c = c;
     img->stride = w * c;
-    img->data = calloc((size_t)img->stride * (size_t)h, 1);
+    size_t size = (size_t)img->stride * (size_t)h;
+    img->data = zero ? calloc(size, 1) : malloc(size);
     if (!img->data) {
         free(img);
         return NULL;
     }
     return img;
 }
+
+image *image_create(int w, int h, int c) { return image_alloc(w, h, c, 1); }
+
+image *image_create_uninit(int w, int h, int c) { return image_alloc(w, h, c, 0); }
 
 void image_destroy(image *img)
 {
@@ -34,7 +39,7 @@ void image_destroy(image *img)
 
 image *image_clone(const image *src)
 {
-    image *img = image_create(src->w, src->h, src->c);
+    image *img = image_create_uninit(src->w, src->h, src->c);
     if (!img)
         return NULL;
     for (int y = 0; y < src->h; y++)

@@ -15,7 +15,11 @@ typedef struct image {
 /* Limits on any image we accept from outside (sources, JPEG bodies). */
 #define IMAGE_MAX_DIM 8192
 
+/* A zeroed image; NULL on bad dimensions or no memory. */
 image *image_create(int w, int h, int c);
+/* The same with undefined pixels, for producers that write every pixel (decoders, resize):
+ * zeroing a 720p frame costs as much as converting it. */
+image *image_create_uninit(int w, int h, int c);
 void image_destroy(image *img);
 image *image_clone(const image *src);
 static inline uint8_t *image_row(const image *img, int y) { return img->data + (size_t)y * img->stride; }

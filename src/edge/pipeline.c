@@ -12,6 +12,10 @@
 #include <string.h>
 
 #define RECORD_QUEUE 4096
+/* Decoded frames between the reader thread (decode, sample) and the dispatch thread (colour
+ * conversion, filter, decision): decoding overlaps the rest; a full queue blocks the
+ * reader, as a serial loop would, so no frame is dropped here. */
+#define READ_AHEAD 4
 
 struct task {
     struct frame f;
@@ -125,7 +129,9 @@ edge_pipeline *edge_pipeline_create(const struct edge_pipeline_opts *o, ec_err *
     p->o = *o;
     snprintf(p->edge_id, sizeof p->edge_id, "%s", o->edge_id);
     p->o.edge_id = p->edge_id;
-    if (!(p->flt = filter_create(&o->filter, err)) || !(p->src = source_open(&o->source, err))) {
+    struct source_opts so = o->source;
+    so.defer_rgb = 1; /* converted by the dispatch thread: decoding overlaps it */
+    if (!(p->flt = filter_create(&o->filter, err)) || !(p->src = source_open(&so, err))) {
         edge_pipeline_destroy(p);
         return NULL;
     }
@@ -144,6 +150,8 @@ edge_pipeline *edge_pipeline_create(const struct edge_pipeline_opts *o, ec_err *
 static void dispatch_frame(edge_pipeline *p, struct frame *f, int64_t *last_key)
 {
     atomic_fetch_add(&p->frames_read, 1);
+    if (f->sampled && source_frame_rgb(p->src, f, NULL) != 0) /* unsampled now: Ref or Dropped */
+        log_warn("edge %s: frame %lld: bad decoded picture", p->edge_id, (long long)f->index);
     int key = f->sampled && filter_push(p->flt, f->img, NULL) == FILTER_KEY;
     if (!key) {
         if (*last_key >= 0)
@@ -168,6 +176,59 @@ static void dispatch_frame(edge_pipeline *p, struct frame *f, int64_t *last_key)
     frame_release(f);
 }
 
+struct reader {
+    edge_pipeline *p;
+    bqueue *frames;
+    int rc; /* 0: end of video or stopped; -1: the source failed (err) */
+    ec_err err;
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader *r = arg;
+    edge_pipeline *p = r->p;
+    for (int64_t n = 0; !atomic_load(&p->stopping) && (p->o.max_frames <= 0 || n < p->o.max_frames);
+         n++) {
+        struct frame *f = malloc(sizeof *f);
+        int got = f ? source_read(p->src, f, &r->err) : -1;
+        if (got == 1 && bqueue_push(r->frames, f, -1) == 0)
+            continue;
+        if (got == 1) /* cannot happen: only this thread closes the queue */
+            frame_release(f);
+        free(f);
+        if (got < 0 && !atomic_load(&p->stopping)) {
+            if (!f)
+                ec_err_set(&r->err, EC_ENOMEM, "out of memory reading a frame");
+            r->rc = -1;
+        }
+        break;
+    }
+    bqueue_close(r->frames);
+    return NULL;
+}
+
+/* The dispatch side: every frame the reader produced gets an outcome, also after a stop. */
+static int dispatch_all(edge_pipeline *p, ec_err *err)
+{
+    struct reader r = {.p = p, .frames = bqueue_create(READ_AHEAD)};
+    pthread_t th;
+    if (!r.frames || pthread_create(&th, NULL, reader_main, &r) != 0) {
+        bqueue_destroy(r.frames);
+        return ec_err_set(err, EC_ENOMEM, "cannot start the frame reader");
+    }
+    int64_t last_key = -1;
+    struct frame *f;
+    while ((f = bqueue_pop(r.frames, -1)) != NULL) {
+        dispatch_frame(p, f, &last_key);
+        free(f);
+    }
+    pthread_join(th, NULL);
+    bqueue_destroy(r.frames);
+    if (r.rc != 0 && err)
+        *err = r.err;
+    return r.rc;
+}
+
 int edge_pipeline_run(edge_pipeline *p, ec_err *err)
 {
     if (p->ran)
@@ -179,20 +240,8 @@ int edge_pipeline_run(edge_pipeline *p, ec_err *err)
     int rc = 0;
     if (p->nworkers == 0)
         rc = ec_err_set(err, EC_ENOMEM, "cannot start inference workers");
-    int64_t last_key = -1;
-    struct frame f;
-    while (rc == 0 && !atomic_load(&p->stopping) &&
-           (p->o.max_frames <= 0 || atomic_load(&p->frames_read) < p->o.max_frames)) {
-        int r = source_read(p->src, &f, err);
-        if (r == 1)
-            dispatch_frame(p, &f, &last_key);
-        else if (r == 0)
-            break;
-        else if (!atomic_load(&p->stopping))
-            rc = -1; /* source failed: drain and record what was read */
-        else
-            break;
-    }
+    if (rc == 0)
+        rc = dispatch_all(p, err); /* on a source failure: drains and records what was read */
     bqueue_close(p->sched);
     for (int i = 0; i < p->nworkers; i++)
         pthread_join(p->workers[i], NULL);

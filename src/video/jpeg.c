@@ -101,7 +101,7 @@ int jpeg_decode(jpeg_codec *c, const uint8_t *buf, size_t len, image **out, ec_e
         return ec_err_set(err, EC_EFORMAT, "jpeg decode: %dx%d exceeds limit %d", w, h,
                           IMAGE_MAX_DIM);
 
-    image *img = image_create(w, h, 3);
+    image *img = image_create_uninit(w, h, 3);
     if (!img)
         return ec_err_set(err, EC_ENOMEM, "jpeg decode: out of memory for %dx%d", w, h);
     /* Warnings (truncated data, corrupt segments) are errors: the input is untrusted and

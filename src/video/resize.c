@@ -218,7 +218,7 @@ image *image_resize(const image *src, int w, int h, ec_err *err)
     int c = src->c;
     int shrink_rows = h < src->h;
     size_t src_len = (size_t)src->w * c, dst_len = (size_t)w * c;
-    image *dst = image_create(w, h, c);
+    image *dst = image_create_uninit(w, h, c);
     float *tmp = NULL;
     float *acc = malloc((src_len > dst_len ? src_len : dst_len) * sizeof *acc);
     struct axis_filter fx = {0}, fy = {0};

@@ -346,7 +346,7 @@ static image *frame_to_rgb(source *s, const AVFrame *f)
                                                                            : SWS_CS_DEFAULT);
     sws_setColorspaceDetails(s->sws, coef, full, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0,
                              1 << 16, 1 << 16);
-    image *img = image_create(f->width, f->height, 3);
+    image *img = image_create_uninit(f->width, f->height, 3);
     if (!img)
         return NULL;
     uint8_t *dst[4] = {img->data, NULL, NULL, NULL};
@@ -386,8 +386,11 @@ static int emit(source *s, struct frame *out, double pts_s, image *img, ec_err *
     out->pts_s = pts_s;
     out->sampled = out->index % s->o.sample_interval == 0;
     out->img = NULL;
+    out->decoded = NULL;
     uint64_t bad_frame = 0;
-    if (out->sampled) {
+    if (out->sampled && !img && s->o.defer_rgb && (out->decoded = av_frame_clone(s->frm))) {
+        /* converted later by source_frame_rgb */
+    } else if (out->sampled) {
         out->img = img ? img : frame_to_rgb(s, s->frm);
         if (!out->img) {
             out->sampled = 0; /* counted, the frame still goes out so it gets an outcome */
@@ -687,4 +690,25 @@ void frame_release(struct frame *f)
         return;
     image_destroy(f->img);
     f->img = NULL;
+    AVFrame *decoded = f->decoded;
+    av_frame_free(&decoded);
+    f->decoded = NULL;
+}
+
+int source_frame_rgb(source *s, struct frame *f, ec_err *err)
+{
+    if (f->img || !f->sampled)
+        return 0;
+    AVFrame *decoded = f->decoded;
+    f->img = decoded ? frame_to_rgb(s, decoded) : NULL;
+    av_frame_free(&decoded);
+    f->decoded = NULL;
+    if (f->img)
+        return 0;
+    f->sampled = 0;
+    pthread_mutex_lock(&s->stats_lock);
+    s->st.sampled--;
+    s->st.decode_errors++;
+    pthread_mutex_unlock(&s->stats_lock);
+    return ec_err_set(err, EC_EFORMAT, "frame %lld: colour conversion failed", (long long)f->index);
 }

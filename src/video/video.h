@@ -26,6 +26,7 @@ struct frame {
     double pts_s;       /* presentation time from the first frame, seconds */
     int64_t capture_ms; /* wall clock (ms since epoch) when the frame was returned */
     int sampled;
+    void *decoded;      /* source_opts.defer_rgb: the decoded picture until source_frame_rgb */
 };
 
 enum source_kind { SOURCE_AUTO, SOURCE_FILE, SOURCE_RTSP, SOURCE_V4L2, SOURCE_GENERATOR };
@@ -37,6 +38,9 @@ struct source_opts {
     int sample_interval;   /* keep every Nth frame, >= 1 (0 means 1) */
     int realtime;          /* FILE/GENERATOR: pace to pts like a live camera */
     int decode_threads;    /* 0: FFmpeg chooses */
+    int defer_rgb;         /* sampled frames come with img NULL and the decoded picture kept;
+                              source_frame_rgb converts them, so that a thread other than the
+                              reader can pay for the colour conversion */
     int io_timeout_ms;     /* a stalled open/read fails after this; 0: 5000 */
     int reconnect_max;     /* RTSP: consecutive failed attempts before giving up; -1 forever */
     int backoff_initial_ms, backoff_max_ms; /* 0: 200 and 5000 */
@@ -63,6 +67,10 @@ source *source_open(const struct source_opts *o, ec_err *err);
 /* 1: a frame in *out (release it with frame_release); 0: end of stream;
  * -1: error in *err (EC_ECLOSED after source_interrupt, EC_ENET when RTSP gave up). */
 int source_read(source *s, struct frame *out, ec_err *err);
+/* Gives a sampled frame read with defer_rgb its RGB image (no-op when it has one). On failure
+ * the frame becomes unsampled (counted as a decode error; it still needs an outcome) and -1 is
+ * returned. One thread at a time, which need not be the one calling source_read. */
+int source_frame_rgb(source *s, struct frame *f, ec_err *err);
 /* Thread-safe: makes a blocked or later source_read return -1 (EC_ECLOSED) promptly. */
 void source_interrupt(source *s);
 void source_stats(source *s, struct source_stats *out);

@@ -175,6 +175,47 @@ static void test_key_ref_accumulation(void **state)
     image_destroy(b);
 }
 
+/* A copy of `src` whose rows are `pad` bytes longer than the pixels (as decoders hand out). */
+static image *padded_copy(const image *src, int pad)
+{
+    image *img = malloc(sizeof *img);
+    assert_non_null(img);
+    *img = *src;
+    img->stride = src->w * 3 + pad;
+    img->data = malloc((size_t)img->stride * src->h);
+    assert_non_null(img->data);
+    for (int y = 0; y < src->h; y++) {
+        memcpy(image_row(img, y), image_row(src, y), (size_t)src->w * 3);
+        memset(image_row(img, y) + src->w * 3, 0xA5, (size_t)pad); /* must not be compared */
+    }
+    return img;
+}
+
+/* filter_push's pixel diffs (computed in place, row by row) equal the stateless feature diff
+ * of each consecutive pair, on padded rows too. */
+static void test_pixel_push_matches_feature_diff(void **state)
+{
+    (void)state;
+    struct filter_opts o = {.enabled = 1, .feature = FILTER_PIXEL, .diff_thresh = 1};
+    filter *f = filter_create(&o, NULL);
+    image *prev = NULL;
+    const int xs[] = {10, 14, 40, 40, 90, 12};
+    for (int i = 0; i < 6; i++) {
+        image *cur = scene(161, 97, xs[i], 20 + i, 25), *pad = padded_copy(cur, 7 * i);
+        double d = -1, want = 0;
+        filter_push(f, pad, &d);
+        if (prev)
+            assert_int_equal(filter_feature_diff(FILTER_PIXEL, prev, cur, &want, NULL), 0);
+        assert_true(fabs(d - want) < 1e-12);
+        assert_true(i < 2 || i == 3 || d > 0.01); /* the moved square shows */
+        image_destroy(prev);
+        image_destroy(pad);
+        prev = cur;
+    }
+    image_destroy(prev);
+    filter_destroy(f);
+}
+
 static void test_first_frame_key_then_static_ref(void **state)
 {
     (void)state;
@@ -300,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_static_vs_moving_each_feature),
         cmocka_unit_test(test_corner_discriminates),
         cmocka_unit_test(test_key_ref_accumulation),
+        cmocka_unit_test(test_pixel_push_matches_feature_diff),
         cmocka_unit_test(test_first_frame_key_then_static_ref),
         cmocka_unit_test(test_disabled_and_invalid_frames_are_key),
         cmocka_unit_test(test_contour_area),

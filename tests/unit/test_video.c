@@ -266,6 +266,78 @@ static void test_file_sample_interval_returns_every_frame(void **state)
     source_destroy(s);
 }
 
+/* defer_rgb: sampled frames come without an image; source_frame_rgb (here from another
+ * thread than the reader's, as the edge pipeline does) gives the same pixels as a direct read,
+ * and frames released unconverted leak nothing (ASan). */
+struct deferred_run {
+    source *s;
+    struct frame f[3];
+    int rc[3];
+};
+
+static void *convert_main(void *arg)
+{
+    struct deferred_run *r = arg;
+    for (int i = 0; i < 3; i++)
+        r->rc[i] = source_frame_rgb(r->s, &r->f[i], NULL);
+    return NULL;
+}
+
+static void test_file_deferred_rgb_matches_direct(void **state)
+{
+    (void)state;
+    char p[1200];
+    path_of(p, sizeof p, "clip.mp4");
+    struct source_opts o;
+    source_opts_init(&o);
+    o.uri = p;
+    o.sample_interval = 3;
+    o.defer_rgb = 1;
+    ec_err err;
+    source *direct = open_file("clip.mp4", 3, &err), *deferred = source_open(&o, &err);
+    assert_non_null(direct);
+    assert_non_null(deferred);
+    struct deferred_run run = {.s = deferred};
+    struct frame want[3];
+    long n = 0, kept = 0;
+    struct frame d, f;
+    while (source_read(deferred, &f, &err) == 1) {
+        assert_int_equal(source_read(direct, &d, &err), 1);
+        assert_int_equal(f.sampled, d.sampled);
+        assert_null(f.img);
+        assert_true(f.sampled ? f.decoded != NULL : f.decoded == NULL);
+        if (f.sampled && kept < 3 && n % 2 == 0) { /* every other sampled frame stays unconverted */
+            run.f[kept] = f;
+            want[kept++] = d;
+        } else {
+            frame_release(&f);
+            frame_release(&d);
+        }
+        n += f.sampled;
+    }
+    assert_int_equal(kept, 3);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, convert_main, &run), 0);
+    pthread_join(th, NULL);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(run.rc[i], 0);
+        assert_null(run.f[i].decoded);
+        assert_int_equal(run.f[i].img->w, want[i].img->w);
+        assert_memory_equal(run.f[i].img->data, want[i].img->data,
+                            (size_t)want[i].img->stride * want[i].img->h);
+        assert_int_equal(source_frame_rgb(deferred, &run.f[i], NULL), 0); /* already converted */
+        frame_release(&run.f[i]);
+        frame_release(&want[i]);
+    }
+    struct source_stats a, b;
+    source_stats(direct, &a);
+    source_stats(deferred, &b);
+    assert_int_equal(a.sampled, b.sampled);
+    assert_int_equal(b.decode_errors, 0);
+    source_destroy(direct);
+    source_destroy(deferred);
+}
+
 static void test_file_realtime_paces_to_pts(void **state)
 {
     (void)state;
@@ -798,6 +870,7 @@ int main(void)
         cmocka_unit_test(test_file_reads_every_frame_like_ffprobe),
         cmocka_unit_test(test_file_rgb_matches_ffmpeg_cli),
         cmocka_unit_test(test_file_sample_interval_returns_every_frame),
+        cmocka_unit_test(test_file_deferred_rgb_matches_direct),
         cmocka_unit_test(test_file_realtime_paces_to_pts),
         cmocka_unit_test(test_file_errors_are_clear),
         cmocka_unit_test(test_truncated_file_yields_frames_then_ends),
