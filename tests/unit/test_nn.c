@@ -213,6 +213,64 @@ static void test_oracle_adam(void **state)
     run_oracle_case(&cfg, "adam");
 }
 
+/* Convs on 3-4 input channels take the direct path (register tiles of 4 pixels x 16 output
+ * channels, channels padded to 16, border pixels one at a time): against a naive conv on the
+ * saved weights (OIHW), for channel counts around the tile width, strides 1 and 2, partial
+ * tiles at row ends, and an activation fused at inference. */
+static void test_direct_conv_matches_naive(void **state)
+{
+    (void)state;
+    const int cases[][3] = {{8, 1, 3}, {16, 2, 3}, {24, 2, 4}, {40, 1, 3}}; /* O, stride, C */
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const int O = cases[t][0], S = cases[t][1], C = cases[t][2], H = 13, W = 23;
+        char arch[400];
+        snprintf(arch, sizeof arch,
+                 "{\"input\":{\"h\":%d,\"w\":%d,\"c\":%d},\"layers\":["
+                 "{\"name\":\"c\",\"type\":\"conv\",\"filters\":%d,\"size\":3,"
+                 "\"stride\":%d},{\"name\":\"a\",\"type\":\"silu\"}]}",
+                 H, W, C, O, S);
+        ec_err e = {0};
+        nn_model *m = nn_model_create(arch, 77 + t, &e);
+        assert_non_null(m);
+        const char *path = tmp_path("direct.safetensors");
+        assert_int_equal(nn_model_save(m, path, &e), 0);
+        nn_tensor *w = load_tensor(path, "c.weight"), *b = load_tensor(path, "c.bias");
+        nn_tensor *in = nn_tensor_create(1, H, W, C);
+        fill_random(in, 5 + (uint32_t)t);
+        nn_tensor *out = nn_model_forward(m, in, &e);
+        assert_non_null(out);
+        const int OH = (H - 1) / S + 1, OW = (W - 1) / S + 1;
+        assert_int_equal(out->h, OH);
+        assert_int_equal(out->w, OW);
+        assert_int_equal(out->c, O);
+        float worst = 0;
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++)
+                for (int o = 0; o < O; o++) {
+                    double acc = b->data[o];
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++) {
+                            int iy = oy * S - 1 + ky, ix = ox * S - 1 + kx;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                continue;
+                            for (int c = 0; c < C; c++)
+                                acc += (double)w->data[((o * C + c) * 3 + ky) * 3 + kx] *
+                                       in->data[((size_t)iy * W + ix) * C + c];
+                        }
+                    double want = acc / (1.0 + exp(-acc));
+                    float got = out->data[((size_t)oy * OW + ox) * O + o];
+                    worst = fmaxf(worst, (float)fabs(got - want));
+                }
+        if (!(worst <= 1e-5f))
+            fail_msg("O=%d stride %d C=%d: max abs diff %g", O, S, C, worst);
+        nn_tensor_destroy(out);
+        nn_tensor_destroy(in);
+        nn_tensor_destroy(w);
+        nn_tensor_destroy(b);
+        nn_model_destroy(m);
+    }
+}
+
 static void test_save_load_clone_roundtrip(void **state)
 {
     (void)state;
@@ -464,6 +522,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_oracle_sgd),
         cmocka_unit_test(test_oracle_adam),
+        cmocka_unit_test(test_direct_conv_matches_naive),
         cmocka_unit_test(test_save_load_clone_roundtrip),
         cmocka_unit_test(test_load_rejects_corrupt_files),
         cmocka_unit_test(test_load_survives_random_corruption),
