@@ -141,7 +141,8 @@ static long ffprobe_frame_count(const char *path)
     return n;
 }
 
-static source *open_file(const char *name, int interval, ec_err *err)
+static source *open_file_with(const char *name, int interval, int realtime, int defer_rgb,
+                              ec_err *err)
 {
     char p[1200];
     path_of(p, sizeof p, name);
@@ -149,7 +150,14 @@ static source *open_file(const char *name, int interval, ec_err *err)
     source_opts_init(&o);
     o.uri = p;
     o.sample_interval = interval;
+    o.realtime = realtime;
+    o.defer_rgb = defer_rgb;
     return source_open(&o, err);
+}
+
+static source *open_file(const char *name, int interval, ec_err *err)
+{
+    return open_file_with(name, interval, 0, 0, err);
 }
 
 /* --- file source --- */
@@ -286,15 +294,9 @@ static void *convert_main(void *arg)
 static void test_file_deferred_rgb_matches_direct(void **state)
 {
     (void)state;
-    char p[1200];
-    path_of(p, sizeof p, "clip.mp4");
-    struct source_opts o;
-    source_opts_init(&o);
-    o.uri = p;
-    o.sample_interval = 3;
-    o.defer_rgb = 1;
     ec_err err;
-    source *direct = open_file("clip.mp4", 3, &err), *deferred = source_open(&o, &err);
+    source *direct = open_file("clip.mp4", 3, &err),
+           *deferred = open_file_with("clip.mp4", 3, 0, 1, &err);
     assert_non_null(direct);
     assert_non_null(deferred);
     struct deferred_run run = {.s = deferred};
@@ -341,14 +343,8 @@ static void test_file_deferred_rgb_matches_direct(void **state)
 static void test_file_realtime_paces_to_pts(void **state)
 {
     (void)state;
-    char p[1200];
-    path_of(p, sizeof p, "short.mp4");
-    struct source_opts o;
-    source_opts_init(&o);
-    o.uri = p;
-    o.realtime = 1;
     ec_err err;
-    source *s = source_open(&o, &err);
+    source *s = open_file_with("short.mp4", 1, 1, 0, &err);
     assert_non_null(s);
     struct frame f;
     int n = 0;
@@ -493,14 +489,8 @@ static void *interrupt_later(void *arg)
 static void test_interrupt_wakes_paced_reader(void **state)
 {
     (void)state;
-    char p[1200];
-    path_of(p, sizeof p, "clip.mp4");
-    struct source_opts o;
-    source_opts_init(&o);
-    o.uri = p;
-    o.realtime = 1;
     ec_err err;
-    source *s = source_open(&o, &err);
+    source *s = open_file_with("clip.mp4", 1, 1, 0, &err);
     assert_non_null(s);
     pthread_t t;
     pthread_create(&t, NULL, interrupt_later, s);
