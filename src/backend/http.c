@@ -49,13 +49,11 @@ static cJSON *infer_reply(const struct det_list *dets, const struct infer_run_in
 static int handle_infer(const struct http_request *req, struct http_response *resp, void *user)
 {
     infer_service *s = user;
-    const char *ctype = http_request_header(req, "Content-Type");
-    if (!ctype || strncasecmp(ctype, "image/jpeg", 10) != 0)
-        return http_response_error(resp, 415, "body must be image/jpeg");
     struct wire_frame_meta meta;
     ec_err err = {0};
-    if (wire_meta_from_request(req, &meta, &err) != 0)
-        return http_response_error(resp, 400, "%s", err.msg);
+    int status;
+    if (wire_frame_request(req, &meta, &status, &err) != 0)
+        return http_response_error(resp, status, "%s", err.msg);
     jpeg_codec *codec = jpeg_codec_create(&err);
     image *img = NULL;
     if (!codec || jpeg_decode(codec, req->body, req->body_len, &img, &err) != 0) {

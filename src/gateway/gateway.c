@@ -318,15 +318,11 @@ static void release(gateway *g, int failed)
 static int handle_infer(const struct http_request *req, struct http_response *resp, void *user)
 {
     gateway *g = user;
-    const char *ctype = http_request_header(req, "Content-Type");
-    if (!ctype || strncasecmp(ctype, "image/jpeg", 10) != 0)
-        return http_response_error(resp, 415, "body must be image/jpeg");
     struct wire_frame_meta meta;
     ec_err err = {0};
-    if (wire_meta_from_request(req, &meta, &err) != 0)
-        return http_response_error(resp, 400, "%s", err.msg);
-    if (!req->body_len)
-        return http_response_error(resp, 400, "empty body: expected a JPEG frame");
+    int status;
+    if (wire_frame_request(req, &meta, &status, &err) != 0)
+        return http_response_error(resp, status, "%s", err.msg);
     if (!admit(g))
         return http_response_error(resp, 503, "gateway saturated: %d requests in flight "
                                               "(gateway.queue_size)", g->o.queue_size);

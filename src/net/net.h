@@ -177,6 +177,10 @@ int wire_meta_to_headers(const struct wire_frame_meta *m, struct wire_meta_heade
                          ec_err *err);
 int wire_meta_from_request(const struct http_request *req, struct wire_frame_meta *m,
                            ec_err *err);
+/* A frame upload (POST /v1/infer): Content-Type image/jpeg, a non-empty body and valid frame
+ * headers. On failure: -1, *err, and the HTTP status to answer with in *status (415 or 400). */
+int wire_frame_request(const struct http_request *req, struct wire_frame_meta *m, int *status,
+                       ec_err *err);
 
 /* ---------------------------------------------------------------- metrics */
 

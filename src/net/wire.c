@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int det_valid(const struct det *d)
 {
@@ -294,4 +295,19 @@ int wire_meta_from_request(const struct http_request *req, struct wire_frame_met
         m->orig_h = (int)h;
     }
     return wire_meta_validate(m, err);
+}
+
+int wire_frame_request(const struct http_request *req, struct wire_frame_meta *m, int *status,
+                       ec_err *err)
+{
+    const char *ctype = http_request_header(req, "Content-Type");
+    *status = 415;
+    if (!ctype || strncasecmp(ctype, "image/jpeg", 10) != 0)
+        return ec_err_set(err, EC_EFORMAT, "body must be image/jpeg");
+    *status = 400;
+    if (wire_meta_from_request(req, m, err) != 0)
+        return -1;
+    if (!req->body_len)
+        return ec_err_set(err, EC_EFORMAT, "empty body: expected a JPEG frame");
+    return 0;
 }
