@@ -119,6 +119,7 @@ static void node_opts_from_config(const struct ec_config *cfg, struct edge_node_
     pp->assisted_high = (float)p->assisted.high;
     pp->assisted_max_area = (float)p->assisted.max_area;
     pp->assisted_iou = (float)p->assisted.iou;
+    pp->assisted_motion_thresh = p->assisted.motion_thresh;
     o->exchange_interval_ms = e->peer_exchange_interval_ms;
     o->token = cfg->security.token[0] ? cfg->security.token : NULL;
     o->http.bearer_token = o->token;

@@ -129,7 +129,7 @@ static void policy_defaults(struct config_policy_cfg *p)
     p->name = CONFIG_POLICY_EDGE_SHORTEST;
     SET_STR(p->plugin_symbol, "edgecam_policy");
     p->queue_thresh = 0;
-    p->assisted = (struct config_assisted){0.2, 0.6, 0.1, 0.3};
+    p->assisted = (struct config_assisted){0.2, 0.6, 0.1, 0.3, 4};
     p->smarteye = (struct config_smarteye){2, 240};
     p->adaptive = (struct config_adaptive){240, 1080, 50, 95, 200};
 }
@@ -449,6 +449,9 @@ static const struct field assisted_fields[] = {
           "Largest uncertain box, as a fraction of the frame area."),
     F_DBL(struct config_assisted, iou, 0, 1,
           "Uncertain boxes overlapping a confident box more than this are dropped."),
+    F_INT(struct config_assisted, motion_thresh, 0, 255,
+          "Gray levels a pixel must change by since the previous key frame to count as motion; "
+          "moving 16x16 blocks are shown to the cloud too. 0 = the uncertain boxes only."),
     F_END,
 };
 

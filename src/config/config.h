@@ -140,6 +140,7 @@ struct config_filter {
  * IoU <= iou with every confident box are re-checked by the cloud. */
 struct config_assisted {
     double low, high, max_area, iou;
+    int motion_thresh; /* gray levels; 0: regions from the local boxes only */
 };
 
 struct config_smarteye {

@@ -4,6 +4,7 @@
 #include "backend/backend.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "edge/assist_view.h"
 #include "edge/links.h"
 #include "nn/nn.h"
 
@@ -15,7 +16,6 @@
 #include <string.h>
 
 #define MAX_REGIONS 32
-#define MERGE_NMS_IOU 0.5f
 
 struct edge_node {
     struct edge_node_opts o;
@@ -26,9 +26,10 @@ struct edge_node {
     links *links;
     http_server *srv;
     pthread_key_t tls;    /* per-thread http client + JPEG codec */
-    pthread_mutex_t lock; /* jpeg_bpp */
+    pthread_mutex_t lock; /* jpeg_bpp, assist */
     double jpeg_bpp;
     int jpeg_bpp_quality;
+    struct assist_memory assist; /* Edge-Cloud-Assisted: previous key frame, tracked boxes */
     atomic_llong by_dest[4], fallbacks, regions_sent, bytes_sent, bytes_received;
     /* Metrics (all NULL without a registry); fps is measured between two scrapes. */
     metric *m_infer_s[4], *m_frame_s;
@@ -159,86 +160,82 @@ static int offload(edge_node *n, int peer, const struct frame *f, const image *i
     return rc;
 }
 
-/* Edge-Cloud-Assisted upload. EdgeCam blacks out everything but the uncertain boxes; the golden
- * model never saw such frames and misses most objects in them (mAP@0.5 0.10 on night frames
- * even with the true boxes as regions). So the cloud gets the frame at the path's height, sharp
- * inside each region widened by REGION_MARGIN per side, and elsewhere as CONTEXT_BLOCK-pixel
- * block means, which JPEG codes as DC-only blocks: scene context for a few bits a block.
- * Measurements: docs/policies.md. */
-#define REGION_MARGIN 0.5f
-#define CONTEXT_BLOCK 16     /* a multiple of the 4:2:0 MCU (16), aligned with it */
-#define FULL_FRAME_COVER 0.3 /* regions over 30% of the frame: the whole frame costs little more */
-
-static void block_means(const image *src, image *dst)
+/* The frame at the assisted path's height, and the blocks that moved since the previous key
+ * frame (*motion NULL when there is no reference or motion is off). Every key frame becomes
+ * the next one's reference, uploaded or not. */
+static image *assist_prepare(edge_node *n, const struct frame *f, int height, uint8_t **motion,
+                             ec_err *err)
 {
-    int c = src->c;
-    for (int by = 0; by < src->h; by += CONTEXT_BLOCK)
-        for (int bx = 0; bx < src->w; bx += CONTEXT_BLOCK) {
-            int ye = by + CONTEXT_BLOCK < src->h ? by + CONTEXT_BLOCK : src->h;
-            int xe = bx + CONTEXT_BLOCK < src->w ? bx + CONTEXT_BLOCK : src->w;
-            unsigned sum[3] = {0}, cnt = (unsigned)((ye - by) * (xe - bx));
-            for (int y = by; y < ye; y++)
-                for (int x = bx; x < xe; x++)
-                    for (int k = 0; k < c; k++)
-                        sum[k] += image_row(src, y)[x * c + k];
-            for (int y = by; y < ye; y++)
-                for (int x = bx; x < xe; x++)
-                    for (int k = 0; k < c; k++)
-                        image_row(dst, y)[x * c + k] = (uint8_t)((sum[k] + cnt / 2) / cnt);
-        }
-}
-
-/* The upload for regions idx[0..n) of `dets` (frame pixels), at `height` (0: as is).
- * *whole = 1 when it is the whole frame. */
-static image *region_view(const image *img, int height, const struct det_list *dets,
-                          const int *idx, int n, int *whole, ec_err *err)
-{
-    *whole = 0;
-    image *scaled = height > 0 && height < img->h ? image_resize_height(img, height, err) : NULL;
-    if (height > 0 && height < img->h && !scaled)
+    *motion = NULL;
+    image *src = height > 0 && height < f->img->h ? image_resize_height(f->img, height, err)
+                                                  : image_clone(f->img);
+    if (!src) {
+        ec_err_set(err, EC_ENOMEM, "cannot scale the region upload");
         return NULL;
-    const image *src = scaled ? scaled : img;
-    image *view = image_create(src->w, src->h, src->c);
-    uint8_t *inside = calloc((size_t)src->w * src->h, 1);
-    if (!view || !inside || src->c > 3) {
-        ec_err_set(err, EC_ENOMEM, "cannot build the region upload");
-        image_destroy(view), view = NULL;
-        goto out;
     }
-    float sx = (float)src->w / img->w, sy = (float)src->h / img->h;
-    int64_t covered = 0;
-    for (int i = 0; i < n; i++) {
-        const struct det *d = &dets->v[idx[i]];
-        float mx = (d->x2 - d->x1) * REGION_MARGIN, my = (d->y2 - d->y1) * REGION_MARGIN;
-        float fx1 = (d->x1 - mx) * sx, fy1 = (d->y1 - my) * sy;
-        float fx2 = (d->x2 + mx) * sx + 0.999f, fy2 = (d->y2 + my) * sy + 0.999f;
-        int x1 = fx1 < 0 ? 0 : (int)fx1, y1 = fy1 < 0 ? 0 : (int)fy1;
-        int x2 = fx2 > src->w ? src->w : (int)fx2, y2 = fy2 > src->h ? src->h : (int)fy2;
-        for (int y = y1; y < y2; y++)
-            for (int x = x1; x < x2; x++) {
-                uint8_t *cell = &inside[(size_t)y * src->w + x];
-                covered += !*cell;
-                *cell = 1;
-            }
+    int thresh = n->o.policy_params.assisted_motion_thresh;
+    if (thresh <= 0 || src->c != 3)
+        return src;
+    image *gray = image_create(src->w, src->h, 1);
+    uint8_t *blocks = calloc((size_t)assist_blocks(src->w) * assist_blocks(src->h), 1);
+    if (!gray || !blocks) {
+        image_destroy(gray);
+        free(blocks);
+        return src; /* no motion this time: the boxes alone */
     }
-    *whole = covered > FULL_FRAME_COVER * src->w * src->h;
-    if (!*whole)
-        block_means(src, view);
-    for (int y = 0; y < src->h; y++) {
-        const uint8_t *in = inside + (size_t)y * src->w;
-        for (int x = 0; x < src->w; x++)
-            if (*whole || in[x])
-                memcpy(image_row(view, y) + (size_t)x * src->c,
-                       image_row(src, y) + (size_t)x * src->c, (size_t)src->c);
+    image_rgb_to_gray(src, gray);
+    pthread_mutex_lock(&n->lock);
+    image *prev = n->assist.prev_gray;
+    if (prev && prev->w == gray->w && prev->h == gray->h) {
+        assist_motion_blocks(prev, gray, thresh, blocks);
+        *motion = blocks;
     }
-out:
-    free(inside);
-    image_destroy(scaled);
-    return view;
+    n->assist.prev_gray = gray;
+    pthread_mutex_unlock(&n->lock);
+    image_destroy(prev);
+    if (!*motion)
+        free(blocks);
+    return src;
 }
 
-/* Edge-Cloud-Assisted: local model; uncertain small boxes are re-checked by the cloud on a
- * region view of the frame and its answer replaces them; the union is merged by NMS. */
+/* Uploads the view of in->view_src and merges the cloud's answer into out->dets. */
+static int assist_offload(edge_node *n, const struct frame *f, int quality,
+                          struct assist_view_in *in, struct edge_infer_result *out, ec_err *err)
+{
+    struct assist_view view;
+    struct det_list cloud = {0}, merged = {0};
+    pthread_mutex_lock(&n->lock);
+    struct det_list tracked = {0};
+    for (int i = 0; i < n->assist.tracked.n; i++)
+        det_list_push(&tracked, n->assist.tracked.v[i]);
+    pthread_mutex_unlock(&n->lock);
+    in->tracked = &tracked;
+    int rc = assist_view_build(in, &view, err);
+    if (rc == 0)
+        rc = offload(n, -1, f, view.img, 0, quality, &cloud, &out->bytes_sent, err);
+    if (rc == 0) { /* the view's pixels -> the frame's */
+        wire_dets_rescale(&cloud, view.img->w, view.img->h, f->img->w, f->img->h);
+        rc = assist_merge(in, &view, &cloud, &merged);
+        if (rc != 0)
+            ec_err_set(err, EC_ENOMEM, "cannot merge the cloud's answer");
+    }
+    if (rc == 0) {
+        pthread_mutex_lock(&n->lock);
+        assist_track(&n->assist, &cloud);
+        pthread_mutex_unlock(&n->lock);
+        det_list_free(&out->dets);
+        out->dets = merged;
+        merged = (struct det_list){0};
+    }
+    assist_view_free(&view);
+    det_list_free(&tracked);
+    det_list_free(&cloud);
+    det_list_free(&merged);
+    return rc;
+}
+
+/* Edge-Cloud-Assisted: local model; when it is uncertain the cloud looks at a view of the
+ * frame (src/edge/assist_view.c) and its answer replaces the local boxes it covers. */
 static int run_assisted(edge_node *n, const struct frame *f, const struct policy_decision *d,
                         const struct policy_state *s, struct edge_infer_result *out, ec_err *err)
 {
@@ -247,40 +244,27 @@ static int run_assisted(edge_node *n, const struct frame *f, const struct policy
     int idx[MAX_REGIONS];
     int nreg = policy_assisted_regions(&n->o.policy_params, &out->dets, f->img->w, f->img->h, idx,
                                        MAX_REGIONS);
-    if (nreg == 0 || !s->cloud.reachable)
-        return 0;
-    struct det_list cloud = {0};
     ec_err oerr = {0};
-    int whole;
-    image *view = region_view(f->img, d->height, &out->dets, idx, nreg, &whole, &oerr);
-    int rc = view ? offload(n, -1, f, view, 0, d->quality, &cloud, &out->bytes_sent, &oerr) : -1;
-    if (rc == 0) /* the view's pixels -> the frame's */
-        wire_dets_rescale(&cloud, view->w, view->h, f->img->w, f->img->h);
-    image_destroy(view);
+    uint8_t *motion = NULL;
+    image *src = assist_prepare(n, f, d->height, &motion, &oerr);
+    int rc = src ? 0 : -1;
+    if (rc == 0 && nreg > 0 && s->cloud.reachable) {
+        struct assist_view_in in = {.view_src = src, .frame_w = f->img->w, .frame_h = f->img->h,
+                                    .dets = &out->dets, .idx = idx, .nidx = nreg,
+                                    .motion = motion};
+        rc = assist_offload(n, f, d->quality, &in, out, &oerr);
+        if (rc == 0) {
+            atomic_fetch_add(&n->regions_sent, nreg);
+            snprintf(out->where, sizeof out->where, "local+cloud");
+        }
+    }
+    image_destroy(src);
+    free(motion);
     if (rc != 0) { /* keep the local answer */
         log_warn("edge %s: frame %lld: assisted regions not checked (%s)", n->edge_id,
                  (long long)f->index, oerr.msg);
         atomic_fetch_add(&n->fallbacks, 1);
-        det_list_free(&cloud);
-        return 0;
     }
-    atomic_fetch_add(&n->regions_sent, nreg);
-    struct det_list merged = {0};
-    /* The cloud's answer replaces the regions it saw, or every local box when it saw the
-     * whole frame (the local model's confident boxes are the ones it got wrong then). */
-    for (int i = 0, r = 0; i < out->dets.n; i++) {
-        int replaced = r < nreg && idx[r] == i;
-        r += replaced;
-        if (!replaced && !whole)
-            det_list_push(&merged, out->dets.v[i]);
-    }
-    for (int i = 0; i < cloud.n; i++)
-        det_list_push(&merged, cloud.v[i]);
-    nn_nms(&merged, MERGE_NMS_IOU);
-    det_list_free(&out->dets);
-    out->dets = merged;
-    det_list_free(&cloud);
-    snprintf(out->where, sizeof out->where, "local+cloud");
     return 0;
 }
 
@@ -568,6 +552,7 @@ void edge_node_destroy(edge_node *n)
     if (t)
         tools_free(t);
     pthread_key_delete(n->tls);
+    assist_memory_free(&n->assist);
     pthread_mutex_destroy(&n->lock);
     free(n);
 }

@@ -60,6 +60,7 @@ void policy_params_default(struct policy_params *p)
         .assisted_high = 0.6f,
         .assisted_max_area = 0.1f,
         .assisted_iou = 0.3f,
+        .assisted_motion_thresh = 4,
     };
 }
 

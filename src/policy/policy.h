@@ -52,6 +52,7 @@ struct policy_params {
     int adaptive_min_quality, adaptive_max_quality;
     double adaptive_latency_target_ms;
     float assisted_low, assisted_high, assisted_max_area, assisted_iou; /* 0.2 0.6 0.1 0.3 */
+    int assisted_motion_thresh; /* gray levels a pixel must change by to count as motion; 0: off */
 };
 
 struct policy_decision {

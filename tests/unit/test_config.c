@@ -62,6 +62,7 @@ static void test_defaults_follow_edgecam_smarteye(void **state)
     assert_true(c->filter.diff_thresh == 0.01);
     assert_true(c->policy.assisted.low == 0.2 && c->policy.assisted.high == 0.6);
     assert_true(c->policy.assisted.max_area == 0.1 && c->policy.assisted.iou == 0.3);
+    assert_int_equal(c->policy.assisted.motion_thresh, 4);
     assert_int_equal(c->policy.smarteye.local_pending_max, 2);
     assert_int_equal(c->policy.smarteye.downsize_height, 240);
     assert_true(c->retrain.window == 90.0);
