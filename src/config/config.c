@@ -372,7 +372,7 @@ static const struct field source_fields[] = {
     F_INT(struct config_source, backoff_initial_ms, 1, 3600000,
           "First wait before reconnecting; doubles after each failure."),
     F_INT(struct config_source, backoff_max_ms, 1, 3600000, "Longest wait between reconnects."),
-    F_INT(struct config_source, decode_threads, 1, 64, "FFmpeg decoder threads."),
+    F_INT(struct config_source, decode_threads, 1, 64, "FFmpeg decoder threads; colour conversion and the filter run in another thread beside them (docs/performance.md)."),
     F_END,
 };
 
