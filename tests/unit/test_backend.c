@@ -5,6 +5,9 @@
 #include <cmocka.h>
 
 #include "backend/backend.h"
+#include "support/infer_server.h"
+#include "support/pattern_frame.h"
+#include "support/tiny_model.h"
 #include "video/video.h"
 
 #include <cjson/cJSON.h>
@@ -24,24 +27,16 @@ static const char *ARCH =
     "{\"name\":\"head\",\"type\":\"conv\",\"filters\":7,\"size\":1}]}";
 
 struct fx {
+    struct test_infer_server net;
     char path_a[64], path_b[64];
-    infer_service *svc;
-    http_server *srv;
-    http_client *cli;
-    char url[128];
-    uint8_t *jpeg;
-    size_t jpeg_len;
 };
 
-static void make_model(const char *path, uint64_t seed)
+/* A frame with structure: gradient plus a bright block. */
+static void gradient_and_block(int x, int y, uint8_t *p)
 {
-    ec_err err = {0};
-    nn_model *m = nn_model_create(ARCH, seed, &err);
-    assert_non_null(m);
-    detector *d = detector_from_model(m, &err);
-    assert_non_null(d);
-    assert_int_equal(detector_save(d, path, &err), 0);
-    detector_destroy(d);
+    p[0] = (uint8_t)(x * 2), p[1] = (uint8_t)(y * 3), p[2] = 80;
+    if (x > 30 && x < 60 && y > 20 && y < 40)
+        p[0] = p[1] = p[2] = 250;
 }
 
 static int setup(void **state)
@@ -49,34 +44,14 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof *f);
     snprintf(f->path_a, sizeof f->path_a, "/tmp/edgecam-backend-a-%d.model", (int)getpid());
     snprintf(f->path_b, sizeof f->path_b, "/tmp/edgecam-backend-b-%d.model", (int)getpid());
-    make_model(f->path_a, 1);
-    make_model(f->path_b, 2);
+    tiny_model_save(ARCH, 1, f->path_a);
+    tiny_model_save(ARCH, 2, f->path_b);
     struct infer_model_spec models[] = {{"a", f->path_a}, {"b", f->path_b}};
     struct infer_service_opts o = {.models = models, .nmodels = 2, .workers = 2, .queue_size = 4,
                                    .score_thresh = 0.0f, .role = "backend"};
-    ec_err err = {0};
-    f->svc = infer_service_create(&o, &err);
-    assert_non_null(f->svc);
-    struct http_server_config sc = {.port = 0, .thread_per_connection = 1};
-    f->srv = http_server_create(&sc, &err);
-    assert_int_equal(infer_service_mount(f->svc, f->srv, &err), 0);
-    assert_int_equal(http_server_start(f->srv, &err), 0);
-    snprintf(f->url, sizeof f->url, "http://127.0.0.1:%u", http_server_port(f->srv));
-    struct http_client_config cc = {0};
-    f->cli = http_client_create(&cc, &err);
-    /* A frame with structure: gradient plus a bright block. */
-    image *img = image_create(96, 64, 3);
-    for (int y = 0; y < 64; y++)
-        for (int x = 0; x < 96; x++) {
-            uint8_t *p = image_row(img, y) + 3 * x;
-            p[0] = (uint8_t)(x * 2), p[1] = (uint8_t)(y * 3), p[2] = 80;
-            if (x > 30 && x < 60 && y > 20 && y < 40)
-                p[0] = p[1] = p[2] = 250;
-        }
-    jpeg_codec *c = jpeg_codec_create(&err);
-    assert_int_equal(jpeg_encode(c, img, 95, &f->jpeg, &f->jpeg_len, &err), 0);
-    jpeg_codec_destroy(c);
-    image_destroy(img);
+    test_infer_server_start(&f->net, &(struct test_infer_server_opts){
+        .service = &o, .server = {.thread_per_connection = 1},
+        .frame = {96, 64, 95, gradient_and_block}});
     *state = f;
     return 0;
 }
@@ -84,12 +59,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    http_client_destroy(f->cli);
-    http_server_destroy(f->srv);
-    infer_service_destroy(f->svc);
+    test_infer_server_stop(&f->net);
     unlink(f->path_a);
     unlink(f->path_b);
-    free(f->jpeg);
     free(f);
     return 0;
 }
@@ -98,17 +70,17 @@ static int post(struct fx *f, const char *model, const void *body, size_t len, c
                 struct http_client_result *res)
 {
     char url[160], mh[96];
-    snprintf(url, sizeof url, "%s/v1/infer", f->url);
+    snprintf(url, sizeof url, "%s/v1/infer", f->net.url);
     snprintf(mh, sizeof mh, "X-Edgecam-Model: %s", model);
     const char *hdrs[] = {"X-Edgecam-Edge: edge-1", "X-Edgecam-Frame: 7", mh, NULL};
-    return http_client_request(f->cli, "POST", url, hdrs, body, len, ctype, res, NULL);
+    return http_client_request(f->net.cli, "POST", url, hdrs, body, len, ctype, res, NULL);
 }
 
 static void test_infer_matches_in_process_run(void **state)
 {
     struct fx *f = *state;
     struct http_client_result res;
-    assert_int_equal(post(f, "a", f->jpeg, f->jpeg_len, "image/jpeg", &res), 0);
+    assert_int_equal(post(f, "a", f->net.jpeg, f->net.jpeg_len, "image/jpeg", &res), 0);
     assert_int_equal(res.status, 200);
     cJSON *root = cJSON_ParseWithLength((const char *)res.body, res.body_len);
     assert_non_null(root);
@@ -122,7 +94,7 @@ static void test_infer_matches_in_process_run(void **state)
     ec_err err = {0};
     jpeg_codec *c = jpeg_codec_create(&err);
     image *img = NULL;
-    assert_int_equal(jpeg_decode(c, f->jpeg, f->jpeg_len, &img, &err), 0);
+    assert_int_equal(jpeg_decode(c, f->net.jpeg, f->net.jpeg_len, &img, &err), 0);
     detector *d = detector_load(f->path_a, &err);
     assert_int_equal(detector_run(d, img, 0.0f, &local, &err), 0);
     assert_true(local.n > 0);
@@ -144,17 +116,17 @@ static void test_bad_requests(void **state)
 {
     struct fx *f = *state;
     struct http_client_result res;
-    assert_int_equal(post(f, "nope", f->jpeg, f->jpeg_len, "image/jpeg", &res), -1);
+    assert_int_equal(post(f, "nope", f->net.jpeg, f->net.jpeg_len, "image/jpeg", &res), -1);
     assert_int_equal(res.status, 404);
     assert_non_null(strstr((const char *)res.body, "unknown model 'nope'"));
-    assert_int_equal(post(f, "a", f->jpeg, f->jpeg_len, "text/plain", &res), -1);
+    assert_int_equal(post(f, "a", f->net.jpeg, f->net.jpeg_len, "text/plain", &res), -1);
     assert_int_equal(res.status, 415);
     assert_int_equal(post(f, "a", "\xff\xd8garbage", 9, "image/jpeg", &res), -1);
     assert_int_equal(res.status, 400);
-    assert_int_equal(post(f, "a", f->jpeg, f->jpeg_len / 2, "image/jpeg", &res), -1);
+    assert_int_equal(post(f, "a", f->net.jpeg, f->net.jpeg_len / 2, "image/jpeg", &res), -1);
     assert_int_equal(res.status, 400);
     /* The server is still fine. */
-    assert_int_equal(post(f, "b", f->jpeg, f->jpeg_len, "image/jpeg", &res), 0);
+    assert_int_equal(post(f, "b", f->net.jpeg, f->net.jpeg_len, "image/jpeg", &res), 0);
     assert_int_equal(res.status, 200);
 }
 
@@ -162,22 +134,23 @@ static void test_status_and_hot_swap(void **state)
 {
     struct fx *f = *state;
     struct http_client_result res;
-    assert_int_equal(post(f, "a", f->jpeg, f->jpeg_len, "image/jpeg", &res), 0);
+    assert_int_equal(post(f, "a", f->net.jpeg, f->net.jpeg_len, "image/jpeg", &res), 0);
     char first[8192];
     snprintf(first, sizeof first, "%.*s", (int)res.body_len, (const char *)res.body);
 
     ec_err err = {0};
     detector *d = detector_load(f->path_b, &err);
-    assert_int_equal(infer_service_swap(f->svc, "a", d, 2, &err), 0);
-    assert_int_equal(post(f, "a", f->jpeg, f->jpeg_len, "image/jpeg", &res), 0);
+    assert_int_equal(infer_service_swap(f->net.svc, "a", d, 2, &err), 0);
+    assert_int_equal(post(f, "a", f->net.jpeg, f->net.jpeg_len, "image/jpeg", &res), 0);
     cJSON *root = cJSON_ParseWithLength((const char *)res.body, res.body_len);
     assert_int_equal(cJSON_GetObjectItem(root, "model_version")->valueint, 2);
     cJSON_Delete(root);
     assert_true(strstr(first, "\"model_version\":1") != NULL);
 
     char url[160];
-    snprintf(url, sizeof url, "%s/v1/status", f->url);
-    assert_int_equal(http_client_request(f->cli, "GET", url, NULL, NULL, 0, NULL, &res, NULL), 0);
+    snprintf(url, sizeof url, "%s/v1/status", f->net.url);
+    assert_int_equal(
+        http_client_request(f->net.cli, "GET", url, NULL, NULL, 0, NULL, &res, NULL), 0);
     root = cJSON_ParseWithLength((const char *)res.body, res.body_len);
     cJSON *models = cJSON_GetObjectItem(root, "models");
     assert_int_equal(cJSON_GetArraySize(models), 2);
@@ -188,8 +161,9 @@ static void test_status_and_hot_swap(void **state)
     assert_true(cJSON_GetObjectItem(root, "rss_bytes")->valuedouble > 1e6);
     assert_int_equal(cJSON_GetObjectItem(root, "workers")->valueint, 2);
     cJSON_Delete(root);
-    snprintf(url, sizeof url, "%s/v1/health", f->url);
-    assert_int_equal(http_client_request(f->cli, "GET", url, NULL, NULL, 0, NULL, &res, NULL), 0);
+    snprintf(url, sizeof url, "%s/v1/health", f->net.url);
+    assert_int_equal(
+        http_client_request(f->net.cli, "GET", url, NULL, NULL, 0, NULL, &res, NULL), 0);
     assert_non_null(strstr((const char *)res.body, "\"role\":\"backend\""));
 }
 
@@ -203,12 +177,12 @@ static void *burst_main(void *arg)
     struct burst *b = arg;
     http_client *cli = http_client_create(&(struct http_client_config){0}, NULL);
     char url[160];
-    snprintf(url, sizeof url, "%s/v1/infer", b->f->url);
+    snprintf(url, sizeof url, "%s/v1/infer", b->f->net.url);
     const char *hdrs[] = {"X-Edgecam-Edge: e", "X-Edgecam-Frame: 1", NULL};
     for (int i = 0; i < 10; i++) {
         struct http_client_result res;
-        http_client_request(cli, "POST", url, hdrs, b->f->jpeg, b->f->jpeg_len, "image/jpeg",
-                            &res, NULL);
+        http_client_request(cli, "POST", url, hdrs, b->f->net.jpeg, b->f->net.jpeg_len,
+                            "image/jpeg", &res, NULL);
         if (res.status == 200)
             b->ok++;
         else if (res.status == 503)
@@ -225,7 +199,7 @@ static void test_bounded_admission_accounts_every_request(void **state)
 {
     struct fx *f = *state;
     struct infer_service_status before, after;
-    infer_service_status(f->svc, &before);
+    infer_service_status(f->net.svc, &before);
     struct burst b[6] = {0};
     pthread_t th[6];
     for (int i = 0; i < 6; i++) {
@@ -240,7 +214,7 @@ static void test_bounded_admission_accounts_every_request(void **state)
         assert_int_equal(b[i].other, 0);
     }
     assert_int_equal(ok + busy, 60);
-    infer_service_status(f->svc, &after);
+    infer_service_status(f->net.svc, &after);
     assert_int_equal((int)(after.rejected - before.rejected), busy);
     assert_int_equal(after.in_flight, 0);
     assert_int_equal(after.pending, 0);

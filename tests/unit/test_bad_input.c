@@ -9,7 +9,8 @@
 
 #include "backend/backend.h"
 #include "config/config.h"
-#include "video/video.h"
+#include "support/infer_server.h"
+#include "support/pattern_frame.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -24,20 +25,21 @@
 #define MAX_BODY (256u << 10)
 
 struct fx {
+    struct test_infer_server net;
     char model_path[1024];
-    infer_service *svc;
-    http_server *srv;
-    http_client *cli;
-    uint16_t port;
-    char url[128];
-    uint8_t *jpeg;
-    size_t jpeg_len;
+    char infer_url[128];
 };
 
 static void model_path(char *out, size_t n)
 {
     const char *src = getenv("EDGECAM_SOURCE_DIR");
     snprintf(out, n, "%s/models/edge.safetensors", src ? src : ".");
+}
+
+/* 160 x 96: gradients with vertical stripes 16 pixels wide. */
+static void gradient_and_stripes(int x, int y, uint8_t *p)
+{
+    p[0] = (uint8_t)(x + y), p[1] = (uint8_t)(2 * y), p[2] = (x / 16) % 2 ? 200 : 40;
 }
 
 static int setup(void **state)
@@ -48,31 +50,12 @@ static int setup(void **state)
     struct infer_model_spec models[] = {{"m", f->model_path}};
     struct infer_service_opts o = {.models = models, .nmodels = 1, .workers = 1, .queue_size = 8,
                                    .score_thresh = 0.25f, .role = "backend"};
-    ec_err err = {0};
-    f->svc = infer_service_create(&o, &err);
-    if (!f->svc)
-        fail_msg("%s", err.msg);
-    struct http_server_config sc = {.thread_per_connection = 1, .max_body_bytes = MAX_BODY,
-                                    .timeout_s = 5};
-    f->srv = http_server_create(&sc, &err);
-    assert_non_null(f->srv);
-    assert_int_equal(infer_service_mount(f->svc, f->srv, &err), 0);
-    assert_int_equal(http_server_start(f->srv, &err), 0);
-    f->port = http_server_port(f->srv);
-    snprintf(f->url, sizeof f->url, "http://127.0.0.1:%u/v1/infer", f->port);
-    struct http_client_config cc = {.timeout_ms = 20000};
-    f->cli = http_client_create(&cc, &err);
-    assert_non_null(f->cli);
-    image *img = image_create(160, 96, 3);
-    for (int y = 0; y < img->h; y++)
-        for (int x = 0; x < img->w; x++) {
-            uint8_t *p = image_row(img, y) + 3 * x;
-            p[0] = (uint8_t)(x + y), p[1] = (uint8_t)(2 * y), p[2] = (x / 16) % 2 ? 200 : 40;
-        }
-    jpeg_codec *c = jpeg_codec_create(&err);
-    assert_int_equal(jpeg_encode(c, img, 90, &f->jpeg, &f->jpeg_len, &err), 0);
-    jpeg_codec_destroy(c);
-    image_destroy(img);
+    test_infer_server_start(&f->net, &(struct test_infer_server_opts){
+        .service = &o,
+        .server = {.thread_per_connection = 1, .max_body_bytes = MAX_BODY, .timeout_s = 5},
+        .client = {.timeout_ms = 20000},
+        .frame = {160, 96, 90, gradient_and_stripes}});
+    snprintf(f->infer_url, sizeof f->infer_url, "%s/v1/infer", f->net.url);
     *state = f;
     return 0;
 }
@@ -80,10 +63,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    http_client_destroy(f->cli);
-    http_server_destroy(f->srv);
-    infer_service_destroy(f->svc);
-    free(f->jpeg);
+    test_infer_server_stop(&f->net);
     free(f);
     return 0;
 }
@@ -96,8 +76,8 @@ static long post(struct fx *f, const void *body, size_t len, const char *ctype,
                  const char *const *headers, struct http_client_result *res)
 {
     ec_err err = {0};
-    http_client_request(f->cli, "POST", f->url, headers ? headers : FRAME_HEADERS, body, len,
-                        ctype ? ctype : "image/jpeg", res, &err);
+    http_client_request(f->net.cli, "POST", f->infer_url, headers ? headers : FRAME_HEADERS, body,
+                        len, ctype ? ctype : "image/jpeg", res, &err);
     return res->status;
 }
 
@@ -105,14 +85,14 @@ static long post(struct fx *f, const void *body, size_t len, const char *ctype,
 static void assert_still_serving(struct fx *f)
 {
     struct http_client_result res;
-    assert_int_equal(post(f, f->jpeg, f->jpeg_len, NULL, NULL, &res), 200);
+    assert_int_equal(post(f, f->net.jpeg, f->net.jpeg_len, NULL, NULL, &res), 200);
     assert_non_null(strstr((const char *)res.body, "\"detections\""));
 }
 
 static uint64_t infer_requests(struct fx *f)
 {
     struct infer_service_status st;
-    infer_service_status(f->svc, &st);
+    infer_service_status(f->net.svc, &st);
     return st.models[0].requests;
 }
 
@@ -178,7 +158,7 @@ static void test_oversize_body_gets_413(void **state)
     size_t huge = 8 * MAX_BODY;
     uint8_t *big = calloc(1, huge);
     assert_non_null(big);
-    memcpy(big, f->jpeg, f->jpeg_len);
+    memcpy(big, f->net.jpeg, f->net.jpeg_len);
     struct http_client_result res;
     assert_int_equal(post(f, big, huge, NULL, NULL, &res), 413);
     assert_non_null(strstr((const char *)res.body, "too large"));
@@ -186,7 +166,7 @@ static void test_oversize_body_gets_413(void **state)
 
     /* Just over the limit on a keep-alive connection: drained, 413, and the same connection
      * then serves the next request. */
-    int fd = connect_loopback(f->port);
+    int fd = connect_loopback(f->net.port);
     char head[256];
     size_t over = MAX_BODY + 1;
     int n = snprintf(head, sizeof head,
@@ -202,7 +182,7 @@ static void test_oversize_body_gets_413(void **state)
     close(fd);
 
     /* Chunked, no length announced: cut off once past the limit. */
-    fd = connect_loopback(f->port);
+    fd = connect_loopback(f->net.port);
     const char chunked[] = "POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
                            "X-Edgecam-Edge: e\r\nX-Edgecam-Frame: 1\r\n"
                            "Transfer-Encoding: chunked\r\n\r\n";
@@ -228,26 +208,27 @@ static void test_truncated_upload_is_dropped(void **state)
     uint64_t before = infer_requests(f);
     char head[256];
     for (int i = 0; i < 10; i++) {
-        int fd = connect_loopback(f->port);
+        int fd = connect_loopback(f->net.port);
         int n = snprintf(head, sizeof head,
                          "POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
                          "X-Edgecam-Edge: e\r\nX-Edgecam-Frame: %d\r\nContent-Length: %zu\r\n\r\n",
-                         i, f->jpeg_len);
+                         i, f->net.jpeg_len);
         send_all(fd, head, (size_t)n);
-        send_all(fd, f->jpeg, f->jpeg_len / (size_t)(2 + i % 3)); /* then the client vanishes */
+        /* then the client vanishes */
+        send_all(fd, f->net.jpeg, f->net.jpeg_len / (size_t)(2 + i % 3));
         if (i % 2)
             shutdown(fd, SHUT_WR);
         close(fd);
     }
     /* A chunked upload cut inside a chunk, and one cut inside the headers. */
-    int fd = connect_loopback(f->port);
+    int fd = connect_loopback(f->net.port);
     const char chunked[] = "POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
                            "X-Edgecam-Edge: e\r\nX-Edgecam-Frame: 1\r\nTransfer-Encoding: chunked"
                            "\r\n\r\n1000\r\n";
     send_all(fd, chunked, sizeof chunked - 1);
-    send_all(fd, f->jpeg, 100);
+    send_all(fd, f->net.jpeg, 100);
     close(fd);
-    fd = connect_loopback(f->port);
+    fd = connect_loopback(f->net.port);
     send_all(fd, "POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Le", 45);
     close(fd);
     assert_still_serving(f);
@@ -268,16 +249,16 @@ static void test_bad_jpegs_get_clear_errors(void **state)
     struct fx *f = *state;
     uint64_t before = infer_requests(f);
     expect_400(f, "hello, world", 12, "not a JPEG");
-    expect_400(f, f->jpeg, 3, "not a JPEG");
+    expect_400(f, f->net.jpeg, 3, "not a JPEG");
     /* Cut in the middle of the entropy-coded data, and right after the header. */
-    expect_400(f, f->jpeg, f->jpeg_len / 2, "jpeg decode");
-    expect_400(f, f->jpeg, 200, "jpeg decode");
+    expect_400(f, f->net.jpeg, f->net.jpeg_len / 2, "jpeg decode");
+    expect_400(f, f->net.jpeg, 200, "jpeg decode");
     /* A valid header announcing 9000x9000 (over IMAGE_MAX_DIM): refused before allocating. */
-    uint8_t *huge = malloc(f->jpeg_len);
+    uint8_t *huge = malloc(f->net.jpeg_len);
     assert_non_null(huge);
-    memcpy(huge, f->jpeg, f->jpeg_len);
+    memcpy(huge, f->net.jpeg, f->net.jpeg_len);
     int patched = 0;
-    for (size_t i = 0; i + 8 < f->jpeg_len; i++)
+    for (size_t i = 0; i + 8 < f->net.jpeg_len; i++)
         if (huge[i] == 0xFF && huge[i + 1] == 0xC0) { /* SOF0: len(2) precision(1) h(2) w(2) */
             huge[i + 5] = 9000 >> 8, huge[i + 6] = 9000 & 0xFF;
             huge[i + 7] = 9000 >> 8, huge[i + 8] = 9000 & 0xFF;
@@ -285,22 +266,22 @@ static void test_bad_jpegs_get_clear_errors(void **state)
             break;
         }
     assert_true(patched);
-    expect_400(f, huge, f->jpeg_len, "exceeds limit");
+    expect_400(f, huge, f->net.jpeg_len, "exceeds limit");
     /* Flipped bits in the scan: rejected as corrupt, not decoded into garbage. */
-    memcpy(huge, f->jpeg, f->jpeg_len);
-    for (size_t i = f->jpeg_len / 2; i < f->jpeg_len / 2 + 64; i++)
+    memcpy(huge, f->net.jpeg, f->net.jpeg_len);
+    for (size_t i = f->net.jpeg_len / 2; i < f->net.jpeg_len / 2 + 64; i++)
         huge[i] = 0xFF;
     struct http_client_result res;
-    long status = post(f, huge, f->jpeg_len, NULL, NULL, &res);
+    long status = post(f, huge, f->net.jpeg_len, NULL, NULL, &res);
     assert_true(status == 400 || status == 200); /* libjpeg may resync; never a crash */
     free(huge);
     /* Not a JPEG content type, and no frame metadata. */
-    assert_int_equal(post(f, f->jpeg, f->jpeg_len, "text/plain", NULL, &res), 415);
+    assert_int_equal(post(f, f->net.jpeg, f->net.jpeg_len, "text/plain", NULL, &res), 415);
     const char *const no_meta[] = {"X-Edgecam-Edge: e", NULL};
-    assert_int_equal(post(f, f->jpeg, f->jpeg_len, NULL, no_meta, &res), 400);
+    assert_int_equal(post(f, f->net.jpeg, f->net.jpeg_len, NULL, no_meta, &res), 400);
     assert_non_null(strstr((const char *)res.body, "X-Edgecam-Frame"));
     const char *const bad_id[] = {"X-Edgecam-Edge: ../etc", "X-Edgecam-Frame: 1", NULL};
-    assert_int_equal(post(f, f->jpeg, f->jpeg_len, NULL, bad_id, &res), 400);
+    assert_int_equal(post(f, f->net.jpeg, f->net.jpeg_len, NULL, bad_id, &res), 400);
     assert_int_equal(post(f, NULL, 0, NULL, NULL, &res), 400);
     assert_still_serving(f);
     assert_int_equal(infer_requests(f) - before, status == 200 ? 2 : 1);

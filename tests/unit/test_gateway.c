@@ -9,7 +9,8 @@
 #include "backend/backend.h"
 #include "core/clock.h"
 #include "gateway/gateway.h"
-#include "video/video.h"
+#include "support/pattern_frame.h"
+#include "support/tiny_model.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -417,13 +418,6 @@ static void test_bad_requests_rejected_at_the_gateway(void **state)
 
 /* ------------------------------------------------------------------ real backends */
 
-static const char *ARCH =
-    "{\"input\":{\"h\":64,\"w\":64,\"c\":3},\"num_classes\":2,\"layers\":["
-    "{\"name\":\"c1\",\"type\":\"conv\",\"filters\":8,\"size\":3,\"stride\":2,\"bias\":0},"
-    "{\"name\":\"b1\",\"type\":\"bn\"},{\"name\":\"a1\",\"type\":\"silu\"},"
-    "{\"name\":\"c2\",\"type\":\"conv\",\"filters\":16,\"size\":3,\"stride\":2},"
-    "{\"name\":\"head\",\"type\":\"conv\",\"filters\":7,\"size\":1}]}";
-
 struct real {
     infer_service *svc;
     http_server *srv;
@@ -437,13 +431,7 @@ static int setup_model(void **state)
 {
     (void)state;
     snprintf(model_path, sizeof model_path, "/tmp/edgecam-gw-%d.model", (int)getpid());
-    ec_err err = {0};
-    nn_model *m = nn_model_create(ARCH, 3, &err);
-    assert_non_null(m);
-    detector *d = detector_from_model(m, &err);
-    assert_non_null(d);
-    assert_int_equal(detector_save(d, model_path, &err), 0);
-    detector_destroy(d);
+    tiny_model_save(TINY_DET_ARCH, 3, model_path);
     return 0;
 }
 
@@ -491,20 +479,15 @@ static uint64_t served(struct real *r)
     return st.models[0].requests;
 }
 
+static void gradient_and_band(int x, int y, uint8_t *p)
+{
+    p[0] = (uint8_t)(x * 3), p[1] = (uint8_t)(y * 4), p[2] = (x > 20 && x < 50) ? 240 : 30;
+}
+
 static uint8_t *make_jpeg(size_t *len)
 {
-    image *img = image_create(80, 60, 3);
-    for (int y = 0; y < 60; y++)
-        for (int x = 0; x < 80; x++) {
-            uint8_t *p = image_row(img, y) + 3 * x;
-            p[0] = (uint8_t)(x * 3), p[1] = (uint8_t)(y * 4), p[2] = (x > 20 && x < 50) ? 240 : 30;
-        }
-    ec_err err = {0};
-    jpeg_codec *c = jpeg_codec_create(&err);
     uint8_t *out = NULL;
-    assert_int_equal(jpeg_encode(c, img, 90, &out, len, &err), 0);
-    jpeg_codec_destroy(c);
-    image_destroy(img);
+    pattern_frame_jpeg(80, 60, gradient_and_band, 90, &out, len);
     return out;
 }
 

@@ -8,6 +8,9 @@
 #include "backend/backend.h"
 #include "core/clock.h"
 #include "gateway/gateway.h"
+#include "support/infer_server.h"
+#include "support/pattern_frame.h"
+#include "support/tiny_model.h"
 #include "video/video.h"
 
 #include <cjson/cJSON.h>
@@ -25,48 +28,27 @@ static const char *ARCH =
     "{\"name\":\"head\",\"type\":\"conv\",\"filters\":8,\"size\":1}]}";
 
 struct fx {
+    struct test_infer_server net;
     char path[64];
-    infer_service *svc;
-    http_server *srv;
-    char url[64];
-    http_client *cli;
-    image *img;
-    uint8_t *jpeg;
-    size_t jpeg_len;
 };
+
+/* 24 x 16: gradients with a bright vertical band. */
+static void gradient_and_band(int x, int y, uint8_t *p)
+{
+    p[0] = (uint8_t)(x * 10), p[1] = (uint8_t)(y * 15), p[2] = (x > 8 && x < 16) ? 250 : 20;
+}
 
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    ec_err err = {0};
     snprintf(f->path, sizeof f->path, "/tmp/edgecam-gwk-%d.model", (int)getpid());
-    nn_model *m = nn_model_create(ARCH, 11, &err);
-    assert_non_null(m);
-    detector *d = detector_from_model(m, &err);
-    assert_int_equal(detector_save(d, f->path, &err), 0);
-    detector_destroy(d);
+    tiny_model_save(ARCH, 11, f->path);
     struct infer_model_spec models[] = {{"m", f->path}};
     struct infer_service_opts o = {.models = models, .nmodels = 1, .workers = 2, .queue_size = 8,
                                    .score_thresh = 0.0f, .role = "backend"};
-    f->svc = infer_service_create(&o, &err);
-    assert_non_null(f->svc);
-    struct http_server_config sc = {.thread_per_connection = 1};
-    f->srv = http_server_create(&sc, &err);
-    assert_int_equal(infer_service_mount(f->svc, f->srv, &err), 0);
-    assert_int_equal(infer_service_mount_kserve(f->svc, f->srv, &err), 0);
-    assert_int_equal(http_server_start(f->srv, &err), 0);
-    snprintf(f->url, sizeof f->url, "http://127.0.0.1:%u", http_server_port(f->srv));
-    struct http_client_config cc = {0};
-    f->cli = http_client_create(&cc, &err);
-    f->img = image_create(24, 16, 3);
-    for (int y = 0; y < 16; y++)
-        for (int x = 0; x < 24; x++) {
-            uint8_t *p = image_row(f->img, y) + 3 * x;
-            p[0] = (uint8_t)(x * 10), p[1] = (uint8_t)(y * 15), p[2] = (x > 8 && x < 16) ? 250 : 20;
-        }
-    jpeg_codec *c = jpeg_codec_create(&err);
-    assert_int_equal(jpeg_encode(c, f->img, 92, &f->jpeg, &f->jpeg_len, &err), 0);
-    jpeg_codec_destroy(c);
+    test_infer_server_start(&f->net, &(struct test_infer_server_opts){
+        .service = &o, .server = {.thread_per_connection = 1}, .kserve = 1,
+        .frame = {24, 16, 92, gradient_and_band}});
     *state = f;
     return 0;
 }
@@ -74,11 +56,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    http_client_destroy(f->cli);
-    http_server_destroy(f->srv);
-    infer_service_destroy(f->svc);
-    image_destroy(f->img);
-    free(f->jpeg);
+    test_infer_server_stop(&f->net);
     unlink(f->path);
     free(f);
     return 0;
@@ -87,9 +65,9 @@ static int teardown(void **state)
 static long get(struct fx *f, const char *path)
 {
     char url[160];
-    snprintf(url, sizeof url, "%s%s", f->url, path);
+    snprintf(url, sizeof url, "%s%s", f->net.url, path);
     struct http_client_result res;
-    http_client_request(f->cli, "GET", url, NULL, NULL, 0, NULL, &res, NULL);
+    http_client_request(f->net.cli, "GET", url, NULL, NULL, 0, NULL, &res, NULL);
     return res.status;
 }
 
@@ -97,7 +75,7 @@ static long post_v2(struct fx *f, const char *model, const char *json, const voi
                     size_t binlen, long hdr_len, struct http_client_result *res)
 {
     char url[160], hl[64];
-    snprintf(url, sizeof url, "%s/v2/models/%s/infer", f->url, model);
+    snprintf(url, sizeof url, "%s/v2/models/%s/infer", f->net.url, model);
     size_t jl = strlen(json);
     uint8_t *body = malloc(jl + binlen + 1);
     memcpy(body, json, jl);
@@ -105,8 +83,8 @@ static long post_v2(struct fx *f, const char *model, const char *json, const voi
         memcpy(body + jl, bin, binlen);
     snprintf(hl, sizeof hl, "Inference-Header-Content-Length: %ld", hdr_len >= 0 ? hdr_len : (long)jl);
     const char *hdrs[] = {hl, NULL};
-    http_client_request(f->cli, "POST", url, bin || hdr_len >= 0 ? hdrs : NULL, body, jl + binlen,
-                        "application/octet-stream", res, NULL);
+    http_client_request(f->net.cli, "POST", url, bin || hdr_len >= 0 ? hdrs : NULL, body,
+                        jl + binlen, "application/octet-stream", res, NULL);
     free(body);
     return res->status;
 }
@@ -132,7 +110,7 @@ static void test_kserve_routes_and_json_tensors(void **state)
     cJSON *data = cJSON_AddArrayToObject(in, "data");
     for (int y = 0; y < 16; y++)
         for (int x = 0; x < 72; x++)
-            cJSON_AddItemToArray(data, cJSON_CreateNumber(image_row(f->img, y)[x]));
+            cJSON_AddItemToArray(data, cJSON_CreateNumber(image_row(f->net.frame, y)[x]));
     cJSON_AddItemToArray(inputs, in);
     char *json = cJSON_PrintUnformatted(req);
     cJSON_Delete(req);
@@ -147,7 +125,7 @@ static void test_kserve_routes_and_json_tensors(void **state)
     int n = cJSON_GetArrayItem(cJSON_GetObjectItem(out, "shape"), 0)->valueint;
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(out, "data")), 6 * n);
     struct det_list local = {0};
-    assert_int_equal(infer_service_run(f->svc, "m", f->img, &local, NULL, NULL), 0);
+    assert_int_equal(infer_service_run(f->net.svc, "m", f->net.frame, &local, NULL, NULL), 0);
     assert_int_equal(n, local.n);
     assert_true(n > 0);
     for (int i = 0; i < n; i++) {
@@ -168,12 +146,13 @@ static void test_kserve_rejects_malformed_tensors(void **state)
     const char *good = "{\"inputs\":[{\"name\":\"image\",\"shape\":[1,4,4,3],\"datatype\":\"UINT8\","
                        "\"parameters\":{\"binary_data_size\":48}}]}";
     assert_int_equal(post_v2(f, "m", good, px, sizeof px, -1, &res), 200);
-    assert_null(http_client_header(f->cli, "Inference-Header-Content-Length")); /* JSON answer */
+    /* JSON answer */
+    assert_null(http_client_header(f->net.cli, "Inference-Header-Content-Length"));
     const char *bin_out = "{\"inputs\":[{\"name\":\"image\",\"shape\":[1,4,4,3],\"datatype\":\"UINT8\","
                           "\"parameters\":{\"binary_data_size\":48}}],\"outputs\":[{\"name\":"
                           "\"detections\",\"parameters\":{\"binary_data\":true}}]}";
     assert_int_equal(post_v2(f, "m", bin_out, px, sizeof px, -1, &res), 200);
-    const char *hl = http_client_header(f->cli, "Inference-Header-Content-Length");
+    const char *hl = http_client_header(f->net.cli, "Inference-Header-Content-Length");
     assert_non_null(hl);
     cJSON *ans = cJSON_ParseWithLength((const char *)res.body, (size_t)atol(hl));
     cJSON *out = cJSON_GetArrayItem(cJSON_GetObjectItem(ans, "outputs"), 0);
@@ -215,27 +194,27 @@ static gateway *kserve_gateway(struct fx *f, const char *url)
 static void test_gateway_to_kserve_backend_end_to_end(void **state)
 {
     struct fx *f = *state;
-    gateway *g = kserve_gateway(f, f->url);
+    gateway *g = kserve_gateway(f, f->net.url);
     struct gateway_backend_status bs;
     gateway_backend_status(g, 0, &bs);
     assert_true(bs.healthy && !bs.ejected && bs.polls >= 1);
 
     char gurl[96], burl[96];
     snprintf(gurl, sizeof gurl, "http://127.0.0.1:%u/v1/infer", gateway_port(g));
-    snprintf(burl, sizeof burl, "%s/v1/infer", f->url);
+    snprintf(burl, sizeof burl, "%s/v1/infer", f->net.url);
     const char *hdrs[] = {"X-Edgecam-Edge: edge-1", "X-Edgecam-Frame: 3", NULL};
     struct http_client_result res;
     struct det_list via = {0}, direct = {0};
-    assert_int_equal(http_client_request(f->cli, "POST", gurl, hdrs, f->jpeg, f->jpeg_len,
-                                         "image/jpeg", &res, NULL), 0);
-    assert_string_equal(http_client_header(f->cli, "X-Edgecam-Backend"), "triton");
+    assert_int_equal(http_client_request(f->net.cli, "POST", gurl, hdrs, f->net.jpeg,
+                                         f->net.jpeg_len, "image/jpeg", &res, NULL), 0);
+    assert_string_equal(http_client_header(f->net.cli, "X-Edgecam-Backend"), "triton");
     cJSON *root = cJSON_ParseWithLength((const char *)res.body, res.body_len);
     assert_string_equal(cJSON_GetObjectItem(root, "model")->valuestring, "m");
     assert_int_equal(cJSON_GetObjectItem(root, "width")->valueint, 24);
     assert_int_equal(wire_dets_from_cjson(root, &via, NULL), 0);
     cJSON_Delete(root);
-    assert_int_equal(http_client_request(f->cli, "POST", burl, hdrs, f->jpeg, f->jpeg_len,
-                                         "image/jpeg", &res, NULL), 0);
+    assert_int_equal(http_client_request(f->net.cli, "POST", burl, hdrs, f->net.jpeg,
+                                         f->net.jpeg_len, "image/jpeg", &res, NULL), 0);
     assert_int_equal(wire_dets_from_json((const char *)res.body, res.body_len, &direct, NULL), 0);
     /* Same decoder, same pixels, same model: the same detections. */
     assert_true(via.n > 0);
@@ -251,11 +230,12 @@ static void test_gateway_to_kserve_backend_end_to_end(void **state)
 
     /* Unknown model: the server's 404 and message reach the edge, no retry, no ejection. */
     const char *bad[] = {"X-Edgecam-Edge: edge-1", "X-Edgecam-Frame: 4", "X-Edgecam-Model: nope", NULL};
-    http_client_request(f->cli, "POST", gurl, bad, f->jpeg, f->jpeg_len, "image/jpeg", &res, NULL);
+    http_client_request(f->net.cli, "POST", gurl, bad, f->net.jpeg, f->net.jpeg_len, "image/jpeg",
+                        &res, NULL);
     assert_int_equal(res.status, 404);
     assert_non_null(strstr((const char *)res.body, "unknown model 'nope'"));
     /* Not a JPEG: 400 before anything is sent. */
-    http_client_request(f->cli, "POST", gurl, hdrs, "notjpeg", 7, "image/jpeg", &res, NULL);
+    http_client_request(f->net.cli, "POST", gurl, hdrs, "notjpeg", 7, "image/jpeg", &res, NULL);
     assert_int_equal(res.status, 400);
     gateway_backend_status(g, 0, &bs);
     assert_int_equal(bs.failures, 0);
@@ -275,11 +255,12 @@ static void test_kserve_backend_down_is_ejected(void **state)
     snprintf(gurl, sizeof gurl, "http://127.0.0.1:%u/v1/infer", gateway_port(g));
     const char *hdrs[] = {"X-Edgecam-Edge: edge-1", "X-Edgecam-Frame: 3", NULL};
     struct http_client_result res;
-    http_client_request(f->cli, "POST", gurl, hdrs, f->jpeg, f->jpeg_len, "image/jpeg", &res, NULL);
+    http_client_request(f->net.cli, "POST", gurl, hdrs, f->net.jpeg, f->net.jpeg_len, "image/jpeg",
+                        &res, NULL);
     assert_int_equal(res.status, 503);
     assert_non_null(strstr((const char *)res.body, "no healthy backend"));
     snprintf(gurl, sizeof gurl, "http://127.0.0.1:%u/v1/health", gateway_port(g));
-    http_client_request(f->cli, "GET", gurl, NULL, NULL, 0, NULL, &res, NULL);
+    http_client_request(f->net.cli, "GET", gurl, NULL, NULL, 0, NULL, &res, NULL);
     assert_int_equal(res.status, 503);
     gateway_destroy(g);
 }

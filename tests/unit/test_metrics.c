@@ -11,6 +11,7 @@
 #include "gateway/gateway.h"
 #include "net/net.h"
 #include "support/scene.h"
+#include "support/tiny_model.h"
 #include "video/video.h"
 
 #include <math.h>
@@ -297,13 +298,6 @@ static void test_render_format_and_escaping(void **state)
 
 /* ---------------------------------------------------------------- processes */
 
-static const char *ARCH =
-    "{\"input\":{\"h\":64,\"w\":64,\"c\":3},\"num_classes\":2,\"layers\":["
-    "{\"name\":\"c1\",\"type\":\"conv\",\"filters\":8,\"size\":3,\"stride\":2,\"bias\":0},"
-    "{\"name\":\"b1\",\"type\":\"bn\"},{\"name\":\"a1\",\"type\":\"silu\"},"
-    "{\"name\":\"c2\",\"type\":\"conv\",\"filters\":16,\"size\":3,\"stride\":2},"
-    "{\"name\":\"head\",\"type\":\"conv\",\"filters\":7,\"size\":1}]}";
-
 struct world {
     char model[64];
     metrics *backend_m;
@@ -317,10 +311,7 @@ static int setup(void **state)
 {
     struct world *w = calloc(1, sizeof *w);
     snprintf(w->model, sizeof w->model, "/tmp/edgecam-metrics-%d.model", (int)getpid());
-    nn_model *nm = nn_model_create(ARCH, 7, NULL);
-    detector *d = detector_from_model(nm, NULL);
-    assert_int_equal(detector_save(d, w->model, NULL), 0);
-    detector_destroy(d);
+    tiny_model_save(TINY_DET_ARCH, 7, w->model);
     ec_err err = {0};
     w->backend_m = metrics_create();
     struct infer_model_spec spec = {"tiny", w->model};

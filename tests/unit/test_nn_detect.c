@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "nn/nn.h"
+#include "support/box_scene.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -16,13 +17,7 @@
 #include <unistd.h>
 
 static const char *DET_ARCH =
-    "{\"input\":{\"h\":64,\"w\":64,\"c\":3},\"num_classes\":2,\"layers\":["
-    "{\"name\":\"c1\",\"type\":\"conv\",\"filters\":16,\"size\":3,\"stride\":2,\"bias\":0},"
-    "{\"name\":\"b1\",\"type\":\"bn\"},{\"name\":\"a1\",\"type\":\"silu\"},"
-    "{\"name\":\"c2\",\"type\":\"conv\",\"filters\":32,\"size\":3,\"stride\":2,\"bias\":0},"
-    "{\"name\":\"b2\",\"type\":\"bn\"},{\"name\":\"a2\",\"type\":\"silu\"},"
-    "{\"name\":\"c3\",\"type\":\"conv\",\"filters\":32,\"size\":3,\"stride\":2,\"bias\":0},"
-    "{\"name\":\"b3\",\"type\":\"bn\"},{\"name\":\"a3\",\"type\":\"silu\"},"
+    BOX_DET_ARCH_BACKBONE
     "{\"name\":\"c4\",\"type\":\"conv\",\"filters\":32,\"size\":3,\"bias\":0},"
     "{\"name\":\"b4\",\"type\":\"bn\"},{\"name\":\"a4\",\"type\":\"silu\"},"
     "{\"name\":\"head\",\"type\":\"conv\",\"filters\":7,\"size\":1}]}";
@@ -83,31 +78,6 @@ static void test_head_loss_gradient(void **state)
     nn_tensor_destroy(g);
 }
 
-/* 128 x 96 frames (letterboxed into 64 x 64): noisy background, red boxes are class 0, blue 1. */
-static image *scene(uint32_t seed, struct det_list *gt)
-{
-    image *img = image_create(128, 96, 3);
-    for (int y = 0; y < img->h; y++)
-        for (int x = 0; x < img->w * 3; x++) {
-            seed = seed * 1664525u + 1013904223u;
-            image_row(img, y)[x] = (uint8_t)(50 + (seed >> 27));
-        }
-    for (int k = 0; k < 2; k++) {
-        seed = seed * 1664525u + 1013904223u;
-        int w = 20 + (int)((seed >> 8) % 24), h = 20 + (int)((seed >> 16) % 20);
-        int x = k * 64 + (int)((seed >> 4) % (unsigned)(64 - w));
-        int y = (int)((seed >> 20) % (unsigned)(96 - h));
-        int cls = (int)((seed >> 30) & 1);
-        for (int yy = y; yy < y + h; yy++)
-            for (int xx = x; xx < x + w; xx++) {
-                uint8_t *p = image_row(img, yy) + xx * 3;
-                p[0] = cls ? 40 : 210, p[1] = 40, p[2] = cls ? 210 : 40;
-            }
-        det_list_push(gt, (struct det){(float)x, (float)y, (float)(x + w), (float)(y + h), 1, cls});
-    }
-    return img;
-}
-
 #define NSCENES 6
 static detector *trained;
 static image *scenes[NSCENES];
@@ -121,8 +91,7 @@ static int setup(void **state)
     trained = detector_from_model(nn_model_create(DET_ARCH, 11, &e), &e);
     if (!trained)
         return -1;
-    for (int i = 0; i < NSCENES; i++)
-        scenes[i] = scene(100 + (uint32_t)i * 7919, &truth[i]);
+    box_scenes_create(scenes, truth, NSCENES);
     return 0;
 }
 
@@ -130,10 +99,7 @@ static int teardown(void **state)
 {
     (void)state;
     detector_destroy(trained);
-    for (int i = 0; i < NSCENES; i++) {
-        image_destroy(scenes[i]);
-        det_list_free(&truth[i]);
-    }
+    box_scenes_destroy(scenes, truth, NSCENES);
     return 0;
 }
 
@@ -157,21 +123,8 @@ static void test_train_until_it_detects(void **state)
     struct det_list dets = {0};
     assert_int_equal(detector_run(trained, scenes[0], 0.3f, &dets, &e), 0);
     assert_false(found_all(&dets, &truth[0])); /* untrained: finds nothing useful */
-    struct nn_optim_cfg cfg = {.kind = NN_OPTIM_ADAM, .lr = 0.01f};
-    nn_optim *o = nn_optim_create(detector_model(trained), &cfg, &e);
     float first = 0, loss = 0;
-    const image *batch[3];
-    struct det_list gts[3];
-    for (int step = 0; step < 160; step++) {
-        for (int k = 0; k < 3; k++) {
-            int i = (step * 3 + k) % NSCENES;
-            batch[k] = scenes[i];
-            gts[k] = truth[i];
-        }
-        assert_int_equal(detector_train_step(trained, o, batch, gts, 3, &loss, &e), 0);
-        if (step == 0)
-            first = loss;
-    }
+    box_train(trained, scenes, truth, NSCENES, 3, 160, &first, &loss);
     assert_true(loss < first * 0.3f);
     int ok = 0;
     for (int i = 0; i < NSCENES; i++) {
@@ -186,7 +139,6 @@ static void test_train_until_it_detects(void **state)
     if (ok < NSCENES - 1)
         fail_msg("only %d of %d scenes fully detected (loss %g -> %g)", ok, NSCENES, first, loss);
     det_list_free(&dets);
-    nn_optim_destroy(o);
 
     /* Saved and reloaded (BN folded again on load) gives the same detections. */
     char path[] = "/tmp/edgecam-det-XXXXXX";
@@ -250,11 +202,13 @@ static void test_threads_give_identical_output(void **state)
 {
     (void)state;
     ec_err e = {0};
-    /* 160 x 160 so that the convs are big enough to be split. */
+    /* 160 x 160 so that the convs are big enough to be split; every conv path: the stem's
+     * direct conv, a 1x1 (sgemm) and a strided 3x3 (AVX-512 direct where the CPU has it). */
     nn_model *m = nn_model_create(
         "{\"input\":{\"h\":160,\"w\":160,\"c\":3},\"layers\":["
         "{\"type\":\"conv\",\"filters\":32,\"size\":3},{\"type\":\"silu\"},"
-        "{\"type\":\"conv\",\"filters\":32,\"size\":1},{\"type\":\"relu\"}]}",
+        "{\"type\":\"conv\",\"filters\":32,\"size\":1},{\"type\":\"relu\"},"
+        "{\"type\":\"conv\",\"filters\":48,\"size\":3,\"stride\":2},{\"type\":\"silu\"}]}",
         3, &e);
     assert_non_null(m);
     nn_tensor *x = nn_tensor_create(2, 160, 160, 3);

@@ -14,6 +14,7 @@
 #include "net/net.h"
 #include "retrain/retrain.h"
 #include "store/store.h"
+#include "support/box_scene.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -23,41 +24,10 @@
 #include <unistd.h>
 
 static const char *ARCH =
-    "{\"input\":{\"h\":64,\"w\":64,\"c\":3},\"num_classes\":2,\"layers\":["
-    "{\"name\":\"c1\",\"type\":\"conv\",\"filters\":16,\"size\":3,\"stride\":2,\"bias\":0},"
-    "{\"name\":\"b1\",\"type\":\"bn\"},{\"name\":\"a1\",\"type\":\"silu\"},"
-    "{\"name\":\"c2\",\"type\":\"conv\",\"filters\":32,\"size\":3,\"stride\":2,\"bias\":0},"
-    "{\"name\":\"b2\",\"type\":\"bn\"},{\"name\":\"a2\",\"type\":\"silu\"},"
-    "{\"name\":\"c3\",\"type\":\"conv\",\"filters\":32,\"size\":3,\"stride\":2,\"bias\":0},"
-    "{\"name\":\"b3\",\"type\":\"bn\"},{\"name\":\"a3\",\"type\":\"silu\"},"
+    BOX_DET_ARCH_BACKBONE
     "{\"name\":\"head_c\",\"type\":\"conv\",\"filters\":32,\"size\":3,\"bias\":0},"
     "{\"name\":\"head_b\",\"type\":\"bn\"},{\"name\":\"head_a\",\"type\":\"silu\"},"
     "{\"name\":\"head\",\"type\":\"conv\",\"filters\":7,\"size\":1}]}";
-
-/* 128 x 96 frames: noisy background, red boxes are class 0, blue class 1. */
-static image *scene(uint32_t seed, struct det_list *gt)
-{
-    image *img = image_create(128, 96, 3);
-    for (int y = 0; y < img->h; y++)
-        for (int x = 0; x < img->w * 3; x++) {
-            seed = seed * 1664525u + 1013904223u;
-            image_row(img, y)[x] = (uint8_t)(50 + (seed >> 27));
-        }
-    for (int k = 0; k < 2; k++) {
-        seed = seed * 1664525u + 1013904223u;
-        int w = 20 + (int)((seed >> 8) % 24), h = 20 + (int)((seed >> 16) % 20);
-        int x = k * 64 + (int)((seed >> 4) % (unsigned)(64 - w));
-        int y = (int)((seed >> 20) % (unsigned)(96 - h));
-        int cls = (int)((seed >> 30) & 1);
-        for (int yy = y; yy < y + h; yy++)
-            for (int xx = x; xx < x + w; xx++) {
-                uint8_t *p = image_row(img, yy) + xx * 3;
-                p[0] = cls ? 40 : 210, p[1] = 40, p[2] = cls ? 210 : 40;
-            }
-        det_list_push(gt, (struct det){(float)x, (float)y, (float)(x + w), (float)(y + h), 1, cls});
-    }
-    return img;
-}
 
 #define NSCENES 16
 static image *scenes[NSCENES];
@@ -70,19 +40,7 @@ static detector *train(uint64_t seed, int steps)
     ec_err e = {0};
     detector *d = detector_from_model(nn_model_create(ARCH, seed, &e), &e);
     assert_non_null(d);
-    struct nn_optim_cfg cfg = {.kind = NN_OPTIM_ADAM, .lr = 0.01f};
-    nn_optim *o = nn_optim_create(detector_model(d), &cfg, &e);
-    const image *batch[4];
-    struct det_list gts[4];
-    for (int step = 0; step < steps; step++) {
-        for (int k = 0; k < 4; k++) {
-            int i = (step * 4 + k) % NSCENES;
-            batch[k] = scenes[i];
-            gts[k] = truth[i];
-        }
-        assert_int_equal(detector_train_step(d, o, batch, gts, 4, NULL, &e), 0);
-    }
-    nn_optim_destroy(o);
+    box_train(d, scenes, truth, NSCENES, 4, steps, NULL, NULL);
     return d;
 }
 
@@ -95,8 +53,7 @@ static int setup(void **state)
     snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
     if (system(cmd) != 0)
         return -1;
-    for (int i = 0; i < NSCENES; i++)
-        scenes[i] = scene(100 + (uint32_t)i * 7919, &truth[i]);
+    box_scenes_create(scenes, truth, NSCENES);
     snprintf(golden_path, sizeof golden_path, "%s/golden.model", dir);
     snprintf(weak_path, sizeof weak_path, "%s/weak.model", dir);
     golden = train(11, 200);
@@ -110,10 +67,7 @@ static int teardown(void **state)
 {
     (void)state;
     detector_destroy(golden);
-    for (int i = 0; i < NSCENES; i++) {
-        image_destroy(scenes[i]);
-        det_list_free(&truth[i]);
-    }
+    box_scenes_destroy(scenes, truth, NSCENES);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     return system(cmd) == 0 ? 0 : -1;
