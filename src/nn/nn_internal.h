@@ -45,6 +45,7 @@ struct nn_layer {
     float slope_act;
     int fused;     /* activation: done by the conv before it at inference */
     float *fw, *fb; /* inference weights/bias (BN folded); fb always allocated for convs */
+    float *dpack;   /* fw and fb packed for nn_conv3x3.c, or NULL when it does not apply */
 };
 
 /* Activations kept by the training forward. */
@@ -112,6 +113,17 @@ void nn_maxpool_backward(const struct nn_layer *L, int n, const float *dy,
                          const int32_t *argmax, float *dx);
 void nn_upsample_forward(const struct nn_layer *L, int n, const float *x, float *y);
 void nn_upsample_backward(const struct nn_layer *L, int n, const float *dy, float *dx);
+
+/* nn_conv3x3.c: direct 3x3 inference convs on AVX-512 CPUs (no im2col). */
+int nn_direct3x3_fits(const struct nn_layer *L); /* shape and CPU: allocate dpack */
+int nn_direct3x3_active(const struct nn_layer *L); /* dpack set and not switched off */
+void nn_direct3x3_enable(int on); /* tests compare both paths; on by default */
+size_t nn_direct3x3_packed_floats(const struct nn_layer *L);
+void nn_direct3x3_pack(const struct nn_layer *L, const float *w, const float *b, float *packed);
+size_t nn_direct3x3_scratch(const struct nn_layer *L); /* floats per thread */
+/* Output rows [oy0, oy1) of one image, bias included, no activation. */
+void nn_direct3x3_rows(const struct nn_layer *L, const float *x, const float *packed, int oy0,
+                       int oy1, float *y, float *scratch);
 
 /* nn_io.c */
 struct nn_st_entry {

@@ -209,6 +209,16 @@ static void conv_forward_blocks(const struct nn_layer *L, int n, const float *x,
         }
         return;
     }
+    if (fuse && nn_direct3x3_active(L)) { /* a block is one output row */
+        for (size_t blk = first; blk < last; blk++) {
+            size_t i = blk / (size_t)L->h;
+            int oy = (int)(blk % (size_t)L->h);
+            nn_direct3x3_rows(L, x + i * in_img, L->dpack, oy, oy + 1, y + i * out_px * O,
+                              cols);
+            conv_epilogue(L, (size_t)L->w, NULL, fuse, y + (i * out_px + (size_t)oy * L->w) * O);
+        }
+        return;
+    }
     size_t rows = conv_block_rows(L), per_img = (out_px + rows - 1) / rows;
     (void)n;
     for (size_t blk = first; blk < last; blk++) {
@@ -226,9 +236,21 @@ static void conv_forward_blocks(const struct nn_layer *L, int n, const float *x,
     }
 }
 
-static size_t conv_num_blocks(const struct nn_layer *L, int n)
+/* Scratch floats one thread needs: an im2col block, or the padded rows of a direct 3x3 conv. */
+static size_t conv_thread_scratch(const struct nn_layer *L)
+{
+    if (conv_is_pointwise(L))
+        return 0;
+    size_t cols = conv_block_rows(L) * (size_t)L->size * L->size * L->ic;
+    size_t direct = nn_direct3x3_fits(L) ? nn_direct3x3_scratch(L) : 0;
+    return cols > direct ? cols : direct;
+}
+
+static size_t conv_num_blocks(const struct nn_layer *L, int n, int fuse)
 {
     size_t out_px = (size_t)L->h * L->w;
+    if (fuse && nn_direct3x3_active(L))
+        return (size_t)n * L->h;
     if (conv_is_pointwise(L))
         return ((size_t)n * out_px + POINTWISE_ROWS - 1) / POINTWISE_ROWS;
     size_t rows = conv_block_rows(L);
@@ -255,7 +277,7 @@ static void *conv_job_run(void *arg)
 void nn_conv_forward(const struct nn_layer *L, int n, const float *x, const float *w,
                      const float *b, float *y, float *cols, int fuse, int threads)
 {
-    size_t nb = conv_num_blocks(L, n);
+    size_t nb = conv_num_blocks(L, n, fuse);
     double flops = 2.0 * n * L->h * L->w * L->c * (double)L->size * L->size * L->ic;
     if (threads > NN_MAX_THREADS)
         threads = NN_MAX_THREADS;
@@ -268,7 +290,7 @@ void nn_conv_forward(const struct nn_layer *L, int n, const float *x, const floa
     struct conv_job jobs[NN_MAX_THREADS];
     pthread_t tids[NN_MAX_THREADS];
     int started[NN_MAX_THREADS] = {0};
-    size_t slice = conv_is_pointwise(L) ? 0 : (size_t)conv_block_rows(L) * L->size * L->size * L->ic;
+    size_t slice = conv_thread_scratch(L);
     for (int t = 0; t < threads; t++) {
         jobs[t] = (struct conv_job){L, n, fuse, x, w, b, y, cols + (size_t)t * slice,
                                     nb * (size_t)t / (size_t)threads,
@@ -603,7 +625,8 @@ size_t nn_conv_scratch(const struct nn_layer *L, int train, int threads)
     if (L->op != OP_CONV || conv_is_pointwise(L))
         return 0;
     size_t K = (size_t)L->size * L->size * L->ic;
-    size_t fwd = (size_t)(threads > NN_MAX_THREADS ? NN_MAX_THREADS : threads) * conv_block_rows(L) * K;
+    size_t fwd = (size_t)(threads > NN_MAX_THREADS ? NN_MAX_THREADS : threads) *
+                 conv_thread_scratch(L);
     size_t bwd = train ? (size_t)L->h * L->w * K : 0;
     return fwd > bwd ? fwd : bwd;
 }

@@ -355,6 +355,9 @@ static int parse_arch(nn_model *m, const cJSON *root, ec_err *err)
             continue;
         L->fw = malloc(m->params[L->p_weight].numel * sizeof(float));
         L->fb = calloc((size_t)L->c, sizeof(float));
+        if (nn_direct3x3_fits(L) &&
+            !(L->dpack = malloc(nn_direct3x3_packed_floats(L) * sizeof(float))))
+            return ec_err_set(err, EC_ENOMEM, "out of memory");
         if (!L->fw || !L->fb)
             return ec_err_set(err, EC_ENOMEM, "out of memory");
     }
@@ -469,6 +472,7 @@ void nn_model_destroy(nn_model *m)
     for (int i = 0; i < m->nlayers; i++) {
         free(m->layers[i].fw);
         free(m->layers[i].fb);
+        free(m->layers[i].dpack);
     }
     while (m->ws_free) {
         struct nn_workspace *w = m->ws_free;
@@ -521,6 +525,10 @@ void nn_model_refresh_inference(nn_model *m)
             L->fb[o] = (L->fb[o] - rm[o]) * scale + b[o];
         }
     }
+    for (int i = 0; i < m->nlayers; i++)
+        if (m->layers[i].dpack)
+            nn_direct3x3_pack(&m->layers[i], m->layers[i].fw, m->layers[i].fb,
+                              m->layers[i].dpack);
 }
 
 const char *nn_model_arch(const nn_model *m) { return m->arch; }

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "nn/nn.h"
+#include "nn/nn_internal.h" /* nn_direct3x3_enable */
 
 #include <math.h>
 #include <stdint.h>
@@ -213,62 +214,110 @@ static void test_oracle_adam(void **state)
     run_oracle_case(&cfg, "adam");
 }
 
-/* Convs on 3-4 input channels take the direct path (register tiles of 4 pixels x 16 output
- * channels, channels padded to 16, border pixels one at a time): against a naive conv on the
- * saved weights (OIHW), for channel counts around the tile width, strides 1 and 2, partial
- * tiles at row ends, and an activation fused at inference. */
+/* Naive NHWC conv, weights OIHW (the file layout), padding k / 2; returns a new array. */
+static double *naive_conv(const double *x, int H, int W, int C, const nn_tensor *w,
+                          const nn_tensor *b, int O, int k, int S, int *OH, int *OW)
+{
+    *OH = (H - 1) / S + 1, *OW = (W - 1) / S + 1;
+    double *y = malloc(sizeof *y * (size_t)*OH * *OW * O);
+    assert_non_null(y);
+    for (int oy = 0; oy < *OH; oy++)
+        for (int ox = 0; ox < *OW; ox++)
+            for (int o = 0; o < O; o++) {
+                double acc = b->data[o];
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        int iy = oy * S - k / 2 + ky, ix = ox * S - k / 2 + kx;
+                        if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                            continue;
+                        for (int c = 0; c < C; c++)
+                            acc += (double)w->data[((o * C + c) * k + ky) * k + kx] *
+                                   x[((size_t)iy * W + ix) * C + c];
+                    }
+                y[((size_t)oy * *OW + ox) * O + o] = acc;
+            }
+    return y;
+}
+
+/* One case: input (13 x 23 x min(C, 16)) -> [1x1 conv to C channels when C > 16] -> 3x3 conv
+ * (O, stride S) -> SiLU, against naive_conv on the saved weights. */
+static void check_conv_case(int O, int S, int C, uint64_t seed)
+{
+    const int H = 13, W = 23, IC = C > 16 ? 16 : C;
+    char arch[600], pre[160] = "";
+    if (C > 16)
+        snprintf(pre, sizeof pre,
+                 "{\"name\":\"pre\",\"type\":\"conv\",\"filters\":%d,\"size\":1},", C);
+    snprintf(arch, sizeof arch,
+             "{\"input\":{\"h\":%d,\"w\":%d,\"c\":%d},\"layers\":[%s"
+             "{\"name\":\"c\",\"type\":\"conv\",\"filters\":%d,\"size\":3,"
+             "\"stride\":%d},{\"name\":\"a\",\"type\":\"silu\"}]}",
+             H, W, IC, pre, O, S);
+    ec_err e = {0};
+    nn_model *m = nn_model_create(arch, seed, &e);
+    if (!m)
+        fail_msg("%s", e.msg);
+    const char *path = tmp_path("direct.safetensors");
+    assert_int_equal(nn_model_save(m, path, &e), 0);
+    nn_tensor *in = nn_tensor_create(1, H, W, IC);
+    fill_random(in, (uint32_t)seed);
+    double *x = malloc(sizeof *x * nn_tensor_numel(in));
+    assert_non_null(x);
+    for (size_t i = 0; i < nn_tensor_numel(in); i++)
+        x[i] = in->data[i];
+    int oh, ow;
+    if (C > 16) {
+        nn_tensor *pw = load_tensor(path, "pre.weight"), *pb = load_tensor(path, "pre.bias");
+        double *px = naive_conv(x, H, W, IC, pw, pb, C, 1, 1, &oh, &ow);
+        free(x);
+        x = px;
+        nn_tensor_destroy(pw);
+        nn_tensor_destroy(pb);
+    }
+    nn_tensor *w = load_tensor(path, "c.weight"), *b = load_tensor(path, "c.bias");
+    double *want = naive_conv(x, H, W, C, w, b, O, 3, S, &oh, &ow);
+    nn_tensor *out = nn_model_forward(m, in, &e);
+    assert_non_null(out);
+    assert_int_equal(out->h, oh);
+    assert_int_equal(out->w, ow);
+    assert_int_equal(out->c, O);
+    float worst = 0;
+    for (size_t i = 0; i < (size_t)oh * ow * O; i++) {
+        double v = want[i] / (1.0 + exp(-want[i]));
+        worst = fmaxf(worst, (float)fabs(out->data[i] - v));
+    }
+    if (!(worst <= 2e-5f))
+        fail_msg("O=%d stride %d C=%d: max abs diff %g", O, S, C, worst);
+    free(x);
+    free(want);
+    nn_tensor_destroy(out);
+    nn_tensor_destroy(in);
+    nn_tensor_destroy(w);
+    nn_tensor_destroy(b);
+    nn_model_destroy(m);
+}
+
+/* The inference conv paths against a naive conv, with an activation fused at inference: the
+ * stem's direct path (3-4 input channels: register tiles of 4 pixels x 16 channels), the
+ * AVX-512 direct 3x3 path (>= 8 input channels, where the CPU has it: tiles of 6 pixels x 32
+ * channels, border pixels one at a time) and, with that switched off, im2col + sgemm. Channel
+ * counts around the tile widths, strides 1 and 2, partial tiles at the row ends. */
+static void check_conv_cases(void)
+{
+    const int cases[][3] = {{8, 1, 3},   {16, 2, 3},  {24, 2, 4},  {40, 1, 3}, /* O, stride, C */
+                            {16, 1, 8},  {32, 2, 16}, {48, 1, 24}, {8, 2, 32},
+                            {64, 1, 64}, {40, 2, 12}};
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++)
+        check_conv_case(cases[t][0], cases[t][1], cases[t][2], 77 + t);
+}
+
 static void test_direct_conv_matches_naive(void **state)
 {
     (void)state;
-    const int cases[][3] = {{8, 1, 3}, {16, 2, 3}, {24, 2, 4}, {40, 1, 3}}; /* O, stride, C */
-    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
-        const int O = cases[t][0], S = cases[t][1], C = cases[t][2], H = 13, W = 23;
-        char arch[400];
-        snprintf(arch, sizeof arch,
-                 "{\"input\":{\"h\":%d,\"w\":%d,\"c\":%d},\"layers\":["
-                 "{\"name\":\"c\",\"type\":\"conv\",\"filters\":%d,\"size\":3,"
-                 "\"stride\":%d},{\"name\":\"a\",\"type\":\"silu\"}]}",
-                 H, W, C, O, S);
-        ec_err e = {0};
-        nn_model *m = nn_model_create(arch, 77 + t, &e);
-        assert_non_null(m);
-        const char *path = tmp_path("direct.safetensors");
-        assert_int_equal(nn_model_save(m, path, &e), 0);
-        nn_tensor *w = load_tensor(path, "c.weight"), *b = load_tensor(path, "c.bias");
-        nn_tensor *in = nn_tensor_create(1, H, W, C);
-        fill_random(in, 5 + (uint32_t)t);
-        nn_tensor *out = nn_model_forward(m, in, &e);
-        assert_non_null(out);
-        const int OH = (H - 1) / S + 1, OW = (W - 1) / S + 1;
-        assert_int_equal(out->h, OH);
-        assert_int_equal(out->w, OW);
-        assert_int_equal(out->c, O);
-        float worst = 0;
-        for (int oy = 0; oy < OH; oy++)
-            for (int ox = 0; ox < OW; ox++)
-                for (int o = 0; o < O; o++) {
-                    double acc = b->data[o];
-                    for (int ky = 0; ky < 3; ky++)
-                        for (int kx = 0; kx < 3; kx++) {
-                            int iy = oy * S - 1 + ky, ix = ox * S - 1 + kx;
-                            if (iy < 0 || iy >= H || ix < 0 || ix >= W)
-                                continue;
-                            for (int c = 0; c < C; c++)
-                                acc += (double)w->data[((o * C + c) * 3 + ky) * 3 + kx] *
-                                       in->data[((size_t)iy * W + ix) * C + c];
-                        }
-                    double want = acc / (1.0 + exp(-acc));
-                    float got = out->data[((size_t)oy * OW + ox) * O + o];
-                    worst = fmaxf(worst, (float)fabs(got - want));
-                }
-        if (!(worst <= 1e-5f))
-            fail_msg("O=%d stride %d C=%d: max abs diff %g", O, S, C, worst);
-        nn_tensor_destroy(out);
-        nn_tensor_destroy(in);
-        nn_tensor_destroy(w);
-        nn_tensor_destroy(b);
-        nn_model_destroy(m);
-    }
+    check_conv_cases();
+    nn_direct3x3_enable(0);
+    check_conv_cases();
+    nn_direct3x3_enable(1);
 }
 
 static void test_save_load_clone_roundtrip(void **state)
