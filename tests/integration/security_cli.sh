@@ -5,7 +5,8 @@
 #   - every server answers 401 without the token and with a wrong one, 200 with the right one;
 #     /v1/health is public (no token needed), everything else is not;
 #   - plain HTTP and clients that do not trust the certificate get no answer;
-#   - the gateway reaches its backend over TLS with the token, the edge reaches the cloud;
+#   - the gateway reaches its backend over TLS with the token, the edge reaches the cloud, and
+#     an edge reaches a peer edge (queue exchange and offloaded frames);
 #   - servers bind 127.0.0.1 unless configured;
 #   - `edgecam config show` redacts the token and the database password.
 # usage: security_cli.sh EDGECAM SOURCE_DIR
@@ -150,6 +151,52 @@ wait "$epid" || fail "edge exited $? after SIGTERM"
 cloud_rows=$(sqlite3 "$tmp/results.db" \
     "select count(*) from frames where edge_id='sec-edge' and processed_at='cloud'")
 [ "$cloud_rows" -gt 0 ] || fail "no frame reached the cloud over TLS with the token"
+
+# Edge to peer edge over TLS with the token: peer-b serves /v1/queue and /v1/infer over HTTPS;
+# edge-a reads its source unpaced, so its own queue fills, and edge_shortest sends key frames
+# to the idle peer (queue lengths exchanged over the same TLS link).
+bport2=$(free_port)
+cat >"$tmp/peer.yaml" <<YAML
+models:
+  dir: $src/models
+store:
+  path: $tmp/peer.db
+edge:
+  listen: {port: $bport2}
+  peer_exchange_interval_ms: 100
+$security
+YAML
+"$bin" edge -c "$tmp/peer.yaml" --edge-id peer-b --policy edge_local \
+    --source "synth://day?frames=0&width=160&height=96" >"$tmp/peer.out" 2>"$tmp/peer.err" &
+pids+=($!)
+ok=""
+for _ in $(seq 1 100); do
+    [ "$(code "${tls[@]}" -H "Authorization: Bearer $token" "https://127.0.0.1:$bport2/v1/queue")" = 200 ] &&
+        ok=1 && break
+    sleep 0.1
+done
+[ -n "$ok" ] || fail "peer edge not serving HTTPS on $bport2"
+aport=$(free_port)
+cat >"$tmp/edge-a.yaml" <<YAML
+models:
+  dir: $src/models
+store:
+  path: $tmp/edge-a.db
+edge:
+  listen: {port: $aport}
+  source: {realtime: false}
+  peer_exchange_interval_ms: 100
+  peers:
+    - {id: peer-b, url: "https://127.0.0.1:$bport2"}
+$security
+YAML
+"$bin" edge -c "$tmp/edge-a.yaml" --edge-id edge-a --policy edge_shortest \
+    --source "synth://day?frames=300&width=320&height=192" >"$tmp/edge-a.out" 2>"$tmp/edge-a.err" ||
+    fail "edge-a exited $?"
+peer_rows=$(sqlite3 "$tmp/edge-a.db" \
+    "select count(*) from frames where edge_id='edge-a' and processed_at='peer:peer-b'")
+[ "$peer_rows" -gt 0 ] || fail "no frame of edge-a ran on peer-b over TLS with the token"
+echo "edge-a: $peer_rows frames ran on peer-b"
 
 # Secrets never printed by `config show` unless asked for.
 cat >"$tmp/secrets.yaml" <<YAML
