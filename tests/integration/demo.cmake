@@ -4,4 +4,5 @@
 # Needs the committed models, sqlite3 and ffmpeg (runtime packages).
 add_test(NAME demo_quick
   COMMAND ${PROJECT_SOURCE_DIR}/tests/integration/demo.sh $<TARGET_FILE:edgecam>)
-set_tests_properties(demo_quick PROPERTIES TIMEOUT 300 LABELS "integration")
+# "threaded": the ThreadSanitizer run includes it (the whole deployment's threads, ~4 min there).
+set_tests_properties(demo_quick PROPERTIES TIMEOUT 900 LABELS "integration;threaded")

@@ -153,8 +153,9 @@ cloud_rows=$(sqlite3 "$tmp/results.db" \
 [ "$cloud_rows" -gt 0 ] || fail "no frame reached the cloud over TLS with the token"
 
 # Edge to peer edge over TLS with the token: peer-b serves /v1/queue and /v1/infer over HTTPS;
-# edge-a reads its source unpaced, so its own queue fills, and edge_shortest sends key frames
-# to the idle peer (queue lengths exchanged over the same TLS link).
+# edge-a reads an endless source unpaced, so its own queue fills, and edge_shortest sends key
+# frames to the idle peer (queue lengths exchanged over the same TLS link). edge-a runs until
+# a frame it offloaded is stored as run on peer-b (or 60 s pass), then stops on SIGTERM.
 bport2=$(free_port)
 cat >"$tmp/peer.yaml" <<YAML
 models:
@@ -164,6 +165,7 @@ store:
 edge:
   listen: {port: $bport2}
   peer_exchange_interval_ms: 100
+retrain: {enabled: false}
 $security
 YAML
 "$bin" edge -c "$tmp/peer.yaml" --edge-id peer-b --policy edge_local \
@@ -188,15 +190,25 @@ edge:
   peer_exchange_interval_ms: 100
   peers:
     - {id: peer-b, url: "https://127.0.0.1:$bport2"}
+retrain: {enabled: false}
 $security
 YAML
 "$bin" edge -c "$tmp/edge-a.yaml" --edge-id edge-a --policy edge_shortest \
-    --source "synth://day?frames=300&width=320&height=192" >"$tmp/edge-a.out" 2>"$tmp/edge-a.err" ||
-    fail "edge-a exited $?"
-peer_rows=$(sqlite3 "$tmp/edge-a.db" \
-    "select count(*) from frames where edge_id='edge-a' and processed_at='peer:peer-b'")
-[ "$peer_rows" -gt 0 ] || fail "no frame of edge-a ran on peer-b over TLS with the token"
-echo "edge-a: $peer_rows frames ran on peer-b"
+    --source "synth://day?frames=0&width=320&height=192" >"$tmp/edge-a.out" 2>"$tmp/edge-a.err" &
+apid=$!
+pids+=($apid)
+peer_rows=0
+for _ in $(seq 1 600); do
+    peer_rows=$(sqlite3 "$tmp/edge-a.db" "select count(*) from frames where edge_id='edge-a'
+        and processed_at='peer:peer-b'" 2>/dev/null || echo 0)
+    [ "${peer_rows:-0}" -gt 0 ] && break
+    kill -0 "$apid" 2>/dev/null || fail "edge-a exited early"
+    sleep 0.1
+done
+kill -TERM "$apid"
+wait "$apid" || fail "edge-a exited $? after SIGTERM"
+[ "${peer_rows:-0}" -gt 0 ] || fail "no frame of edge-a ran on peer-b over TLS with the token"
+echo "edge-a: a key frame ran on peer-b over TLS"
 
 # Secrets never printed by `config show` unless asked for.
 cat >"$tmp/secrets.yaml" <<YAML
