@@ -107,36 +107,47 @@ typedef float v16f __attribute__((vector_size(64)));
         }                                                                                       \
     }
 
-/* One output row from the three padded input rows (NULL where outside the input). Tiles of
- * TILE_PX pixels; the last one computes padding pixels too and keeps only np. */
+/* Tiles of P pixels along the row for channel blocks ob (and ob + 1 when nb == 2); the last
+ * tile computes padding pixels too and keeps only np. */
+#define DIRECT_TILES(P)                                                                         \
+    for (int ox = 0; ox < L->w; ox += (P)) {                                                    \
+        v16f acc[(P)][2];                                                                       \
+        for (int p = 0; p < (P); p++)                                                           \
+            acc[p][0] = b0, acc[p][1] = b1;                                                     \
+        if (nb > 1) {                                                                           \
+            DIRECT_TAPS((P), 2)                                                                 \
+        } else {                                                                                \
+            DIRECT_TAPS((P), 1)                                                                 \
+        }                                                                                       \
+        int np = L->w - ox < (P) ? L->w - ox : (P);                                             \
+        for (int p = 0; p < np; p++)                                                            \
+            for (int bb = 0; bb < nb; bb++) {                                                   \
+                int o0 = (ob + bb) * LANES, cnt = O - o0 < LANES ? O - o0 : LANES;              \
+                float out[LANES];                                                               \
+                memcpy(out, &acc[p][bb], sizeof out);                                           \
+                memcpy(yrow + (size_t)(ox + p) * O + o0, out, (size_t)cnt * sizeof(float));     \
+            }                                                                                   \
+    }
+
+/* One output row from the three padded input rows (NULL where outside the input). Rows whose
+ * width 5 divides and 6 does not (20, 40, 80: the models' widths) take 5-pixel tiles, which
+ * waste no pixel; 6 fills the registers best otherwise. */
 __attribute__((target("avx512f,fma"))) static void
 direct_row(const struct nn_layer *L, const float *const rows[3], const float *wp, float *yrow)
 {
     const int C = L->ic, O = L->c, s = L->stride, nblk = padded_out(O) / LANES;
     const float *bias = wp + (size_t)nblk * LANES * 9 * C;
+    const int five = L->w % TILE_PX != 0 && L->w % (TILE_PX - 1) == 0;
     for (int ob = 0; ob < nblk; ob += 2) {
         const int nb = nblk - ob >= 2 ? 2 : 1;
         v16f b0, b1 = {0};
         V16_LOAD(b0, bias + (size_t)ob * LANES);
         if (nb > 1)
             V16_LOAD(b1, bias + (size_t)(ob + 1) * LANES);
-        for (int ox = 0; ox < L->w; ox += TILE_PX) {
-            v16f acc[TILE_PX][2];
-            for (int p = 0; p < TILE_PX; p++)
-                acc[p][0] = b0, acc[p][1] = b1;
-            if (nb > 1) {
-                DIRECT_TAPS(TILE_PX, 2)
-            } else {
-                DIRECT_TAPS(TILE_PX, 1)
-            }
-            int np = L->w - ox < TILE_PX ? L->w - ox : TILE_PX;
-            for (int p = 0; p < np; p++)
-                for (int bb = 0; bb < nb; bb++) {
-                    int o0 = (ob + bb) * LANES, cnt = O - o0 < LANES ? O - o0 : LANES;
-                    float out[LANES];
-                    memcpy(out, &acc[p][bb], sizeof out);
-                    memcpy(yrow + (size_t)(ox + p) * O + o0, out, (size_t)cnt * sizeof(float));
-                }
+        if (five) {
+            DIRECT_TILES(TILE_PX - 1)
+        } else {
+            DIRECT_TILES(TILE_PX)
         }
     }
 }

@@ -239,11 +239,11 @@ static double *naive_conv(const double *x, int H, int W, int C, const nn_tensor 
     return y;
 }
 
-/* One case: input (13 x 23 x min(C, 16)) -> [1x1 conv to C channels when C > 16] -> 3x3 conv
+/* One case: input (13 x W x min(C, 16)) -> [1x1 conv to C channels when C > 16] -> 3x3 conv
  * (O, stride S) -> SiLU, against naive_conv on the saved weights. */
-static void check_conv_case(int O, int S, int C, uint64_t seed)
+static void check_conv_case(int O, int S, int C, int W, uint64_t seed)
 {
-    const int H = 13, W = 23, IC = C > 16 ? 16 : C;
+    const int H = 13, IC = C > 16 ? 16 : C;
     char arch[600], pre[160] = "";
     if (C > 16)
         snprintf(pre, sizeof pre,
@@ -299,16 +299,18 @@ static void check_conv_case(int O, int S, int C, uint64_t seed)
 
 /* The inference conv paths against a naive conv, with an activation fused at inference: the
  * stem's direct path (3-4 input channels: register tiles of 4 pixels x 16 channels), the
- * AVX-512 direct 3x3 path (>= 8 input channels, where the CPU has it: tiles of 6 pixels x 32
- * channels, border pixels one at a time) and, with that switched off, im2col + sgemm. Channel
+ * AVX-512 direct 3x3 path (>= 8 input channels, where the CPU has it: tiles of 5 or 6 pixels
+ * x 32 channels over zero-padded rows) and, with that switched off, im2col + sgemm. Channel
  * counts around the tile widths, strides 1 and 2, partial tiles at the row ends. */
 static void check_conv_cases(void)
 {
-    const int cases[][3] = {{8, 1, 3},   {16, 2, 3},  {24, 2, 4},  {40, 1, 3}, /* O, stride, C */
-                            {16, 1, 8},  {32, 2, 16}, {48, 1, 24}, {8, 2, 32},
-                            {64, 1, 64}, {40, 2, 12}};
+    const int cases[][4] = {{8, 1, 3, 23},  {16, 2, 3, 23},  {24, 2, 4, 23}, /* O, stride, C, W */
+                            {40, 1, 3, 23}, {16, 1, 8, 23},  {32, 2, 16, 23},
+                            {48, 1, 24, 23}, {8, 2, 32, 23}, {64, 1, 64, 23},
+                            {40, 2, 12, 23}, {32, 1, 16, 20}, {48, 2, 24, 40}, /* 5-pixel tiles */
+                            {16, 1, 8, 30}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++)
-        check_conv_case(cases[t][0], cases[t][1], cases[t][2], 77 + t);
+        check_conv_case(cases[t][0], cases[t][1], cases[t][2], cases[t][3], 77 + t);
 }
 
 static void test_direct_conv_matches_naive(void **state)
