@@ -34,6 +34,18 @@ wait_port() {
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # HTTP status of a request (000 when no HTTP answer came back).
 code() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@" || true; }
+# Retries a request for up to 10 s until its status is $1; prints the last status.
+wait_code() {
+    local want=$1 c=""
+    shift
+    for _ in $(seq 1 100); do
+        c=$(code "$@")
+        [ "$c" = "$want" ] && break
+        sleep 0.1
+    done
+    echo "$c"
+    [ "$c" = "$want" ]
+}
 
 token="tok-$RANDOM$RANDOM"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
@@ -99,13 +111,8 @@ infer=(-X POST --data-binary @"$tmp/frame.jpg" -H "Content-Type: image/jpeg"
     fail "gateway: wrong token should be 401"
 [ "$(code "${tls[@]}" "$g/v1/health")" = 200 ] || fail "gateway: /v1/health should be public"
 # The gateway's monitor needs a moment to see the backend up.
-ok=""
-for _ in $(seq 1 100); do
-    c=$(code "${tls[@]}" "${infer[@]}" -H "Authorization: Bearer $token" "$g/v1/infer")
-    if [ "$c" = 200 ]; then ok=1; break; fi
-    sleep 0.1
-done
-[ -n "$ok" ] || fail "gateway -> backend over TLS with the token: last status $c"
+c=$(wait_code 200 "${tls[@]}" "${infer[@]}" -H "Authorization: Bearer $token" "$g/v1/infer") ||
+    fail "gateway -> backend over TLS with the token: last status $c"
 
 # The cloud, and an edge that offloads every key frame to it over TLS with the token; the
 # edge's own server (peers call it) is HTTPS with the token too.
@@ -136,12 +143,8 @@ c="https://127.0.0.1:$cport"
 epid=$!
 pids+=($epid)
 e="https://127.0.0.1:$eport"
-ok=""
-for _ in $(seq 1 100); do
-    [ "$(code "${tls[@]}" "$e/v1/queue")" = 401 ] && ok=1 && break
-    sleep 0.1
-done
-[ -n "$ok" ] || fail "edge server: no token should be 401 (HTTPS on $eport)"
+c=$(wait_code 401 "${tls[@]}" "$e/v1/queue") ||
+    fail "edge server: no token should be 401 (HTTPS on $eport), last status $c"
 [ "$(code "${tls[@]}" -H "Authorization: Bearer $token" "$e/v1/queue")" = 200 ] ||
     fail "edge server: right token should be 200"
 [ "$(code "http://127.0.0.1:$eport/v1/queue")" = 000 ] || fail "edge server answered plain HTTP"
@@ -171,13 +174,8 @@ YAML
 "$bin" edge -c "$tmp/peer.yaml" --edge-id peer-b --policy edge_local \
     --source "synth://day?frames=0&width=160&height=96" >"$tmp/peer.out" 2>"$tmp/peer.err" &
 pids+=($!)
-ok=""
-for _ in $(seq 1 100); do
-    [ "$(code "${tls[@]}" -H "Authorization: Bearer $token" "https://127.0.0.1:$bport2/v1/queue")" = 200 ] &&
-        ok=1 && break
-    sleep 0.1
-done
-[ -n "$ok" ] || fail "peer edge not serving HTTPS on $bport2"
+c=$(wait_code 200 "${tls[@]}" -H "Authorization: Bearer $token" "https://127.0.0.1:$bport2/v1/queue") ||
+    fail "peer edge not serving HTTPS with the token on $bport2, last status $c"
 aport=$(free_port)
 cat >"$tmp/edge-a.yaml" <<YAML
 models:
