@@ -190,17 +190,18 @@ static void *reader_main(void *arg)
     for (int64_t n = 0; !atomic_load(&p->stopping) && (p->o.max_frames <= 0 || n < p->o.max_frames);
          n++) {
         struct frame *f = malloc(sizeof *f);
-        int got = f ? source_read(p->src, f, &r->err) : -1;
+        if (!f) {
+            r->rc = ec_err_set(&r->err, EC_ENOMEM, "out of memory reading a frame");
+            break;
+        }
+        int got = source_read(p->src, f, &r->err);
         if (got == 1 && bqueue_push(r->frames, f, -1) == 0)
             continue;
         if (got == 1) /* cannot happen: only this thread closes the queue */
             frame_release(f);
         free(f);
-        if (got < 0 && !atomic_load(&p->stopping)) {
-            if (!f)
-                ec_err_set(&r->err, EC_ENOMEM, "out of memory reading a frame");
+        if (got < 0 && !atomic_load(&p->stopping))
             r->rc = -1;
-        }
         break;
     }
     bqueue_close(r->frames);
