@@ -36,8 +36,8 @@ void policy_run_opts_default(struct policy_run_opts *o)
         .wait_thresh_s = 2.0,
     };
     policy_params_default(&o->params);
-    /* The configuration's defaults (configs/edgecam.example.yaml): JPEG quality 85 to the
-     * cloud. Edge-Cloud-Assisted's views go at 180p q60, the golden model's own input scale
+    /* The configuration's defaults (configs/edgecam.example.yaml): 720p q85 straight to the
+     * cloud; Edge-Cloud-Assisted's views at 180p q60, the golden model's own input scale
      * (docs/policies.md); always_cloud_lowest_delay downsizes to 240p. */
     o->params.paths[PATH_DIRECTLY_CLOUD] = (struct policy_quality){720, 85};
     o->params.paths[PATH_LOCAL_CLOUD] = (struct policy_quality){180, 60};

@@ -119,7 +119,9 @@ static void edge_defaults(struct config_edge *e)
     e->peer_exchange_interval_ms = 1000;
     e->paths.another = (struct config_path_quality){0, 90};
     e->paths.directly_cloud = (struct config_path_quality){720, 85};
-    e->paths.local_cloud = (struct config_path_quality){720, 85};
+    /* The assisted view at the golden model's input scale (320x192): larger is scaled down in
+     * the cloud anyway; 180p q60 is what docs/policies.md measures (bytes and mAP). */
+    e->paths.local_cloud = (struct config_path_quality){180, 60};
     e->paths.another_cloud = (struct config_path_quality){720, 85};
     SET_STR(e->model, "edge");
 }

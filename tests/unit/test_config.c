@@ -154,7 +154,7 @@ static void test_values_override_defaults(void **state)
     assert_false(c->edge.source.realtime);
     assert_int_equal(c->edge.paths.another.new_height, 480);
     assert_int_equal(c->edge.paths.another.quality, 70);
-    assert_int_equal(c->edge.paths.local_cloud.quality, 85); /* untouched sibling */
+    assert_int_equal(c->edge.paths.local_cloud.quality, 60); /* untouched sibling */
     assert_true(c->edge.wait_thresh == 2.5);
     assert_string_equal(c->edge.cloud_url, "");
     assert_false(c->filter.diff_flag);
