@@ -129,7 +129,7 @@ static void edge_defaults(struct config_edge *e)
 static void policy_defaults(struct config_policy_cfg *p)
 {
     p->name = CONFIG_POLICY_EDGE_SHORTEST;
-    SET_STR(p->plugin_symbol, "edgecam_policy");
+    SET_STR(p->plugin_symbol, "edgecam_policy_decide");
     p->queue_thresh = 0;
     p->assisted = (struct config_assisted){0.2, 0.6, 0.1, 0.3, 4};
     p->smarteye = (struct config_smarteye){2, 240};
